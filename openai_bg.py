@@ -618,6 +618,8 @@ class _OutputConverter:
 
     def add_item(self, item: JSONDict) -> None:
         kind = item.get("type")
+        if not isinstance(kind, str):
+            kind = ""
         if kind == "message":
             self._add_message(item)
         elif kind == "reasoning":
@@ -637,8 +639,7 @@ class _OutputConverter:
                     name for name in (_str_or_none(t.get("name"))
                                       for t in _dicts(item.get("tools")))
                     if name)
-            if kind in _TOOL_RESPONSE_TYPES or (
-                    isinstance(kind, str) and kind.endswith("_output")):
+            if kind in _TOOL_RESPONSE_TYPES or kind.endswith("_output"):
                 self.parts.append(ServerToolResponsePart(item))
             else:
                 self.parts.append(ServerToolCallPart(item))
@@ -869,6 +870,10 @@ def _transport_classes() -> Tuple[Any, Any]:
             self.sock = DeadlineSocket(self.sock, self.bg_request.deadline)
 
         def send(self, data: Any) -> None:
+            # http.client connects lazily inside send(): connect first, so
+            # that a refused connection does not count as "sent".
+            if self.sock is None:
+                self.connect()
             self.bg_request.sent = True
             super().send(data)  # type: ignore[misc]
 
@@ -987,10 +992,18 @@ def _decode_error_body(data: bytes) -> Tuple[Any, JSONDict]:
     return decoded, {}
 
 
+def _redact_bytes(data: bytes, secrets: Sequence[str]) -> bytes:
+    for secret in secrets:
+        if secret:
+            data = data.replace(secret.encode("utf-8"), b"[redacted]")
+    return data
+
+
 def _status_error(status: int, reason: str, headers: Dict[str, str],
                   data: bytes, method: str, url: str,
                   secrets: Sequence[str]) -> APIStatusError:
-    body, error = _decode_error_body(data)
+    # Some gateways echo the key in their 401 message: never keep it.
+    body, error = _decode_error_body(_redact_bytes(data, secrets))
     message = _str_or_none(error.get("message"))
     if message is None and isinstance(body, str):
         message = body
@@ -1537,6 +1550,7 @@ class Client:
         try:
             return json.loads(raw.decode("utf-8"))
         except ValueError as exc:
+            raw = _redact_bytes(raw, self._secrets)
             what = "an empty body" if not raw.strip() else (
                 "a body that is not UTF-8" if isinstance(exc, UnicodeError)
                 else "a body that is not JSON (%s)" % (
@@ -1866,7 +1880,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 sys.stderr.write("openai-bg: response %s cancelled\n"
                                  % result.response_id)
                 return EXIT_OK
-            return _cli_outcome(result)
+            sys.stderr.write("openai-bg: response %s was not cancelled: it is "
+                             "%s\n" % (result.response_id, result.status))
+            return EXIT_NOT_COMPLETED
         if args.command == "poll":
             result = client.poll_response(args.response_id)
             if result.done or as_json:

@@ -1,0 +1,2172 @@
+"""Tests for openai_bg.
+
+Everything runs against real HTTP servers on 127.0.0.1 (port 0) in threads:
+``responses`` and similar mocks patch the ``requests`` library and cannot see
+``urllib.request`` traffic, and a real socket also tests what a mock hides
+(headers as sent, paths as encoded, resets, trickling bodies, TLS, proxies).
+No test needs the internet or an API key.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+import openai_bg
+from openai_bg import (APIConnectionError, APIResponseDecodeError,
+                       APIStatusError, APITimeoutError, Client,
+                       FinishReason, LlmResponse, OpenAIError)
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+KEY = "sk-test-SECRETKEY-0123456789abcdef"
+
+
+###############################################################################
+# Loopback servers
+###############################################################################
+
+class Recorded:
+    """One request as the server received it."""
+
+    def __init__(self, method, path, headers, body):
+        self.method = method
+        self.path = path
+        self.headers = headers  # lower-case names
+        self.body = body
+
+    def json(self):
+        return json.loads(self.body.decode("utf-8"))
+
+
+def reply(status=200, body=None, headers=None):
+    """A scripted answer: body is a dict/list (sent as JSON), bytes or str."""
+    return (status, body, headers or {})
+
+
+class FakeAPI:
+    """A scripted OpenAI-like HTTP server.
+
+    ``on(method, path, *answers)`` queues answers for a path; the last one
+    repeats.  An answer is ``reply(...)`` or a callable taking the Recorded
+    request and returning ``reply(...)``."""
+
+    def __init__(self, tls_context=None):
+        self.requests = []
+        self.routes = {}
+        self.fallback = None  # an answer for every path without a route
+        self.lock = threading.Lock()
+        api = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args):
+                pass
+
+            def handle_any(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else b""
+                rec = Recorded(self.command, self.path,
+                               {k.lower(): v for k, v in self.headers.items()},
+                               body)
+                with api.lock:
+                    api.requests.append(rec)
+                    answers = api.routes.get((self.command, self.path.split("?")[0]))
+                    if not answers and api.fallback is not None:
+                        answer = api.fallback
+                    elif not answers:
+                        answer = reply(404, {"error": {
+                            "message": "no route for %s %s" % (self.command, self.path),
+                            "type": "invalid_request_error", "param": None,
+                            "code": None}})
+                    elif len(answers) > 1:
+                        answer = answers.pop(0)
+                    else:
+                        answer = answers[0]
+                if callable(answer):
+                    answer = answer(rec)
+                status, payload, headers = answer
+                if isinstance(payload, (dict, list)):
+                    data = json.dumps(payload).encode()
+                    headers = dict({"Content-Type": "application/json"}, **headers)
+                elif isinstance(payload, str):
+                    data = payload.encode()
+                else:
+                    data = payload or b""
+                self.send_response(status)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(data)))
+                self.send_header("Connection", "close")
+                self.end_headers()
+                self.wfile.write(data)
+                self.close_connection = True
+
+            do_GET = do_POST = do_DELETE = handle_any
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        scheme = "http"
+        if tls_context is not None:
+            self.httpd.socket = tls_context.wrap_socket(self.httpd.socket,
+                                                        server_side=True)
+            scheme = "https"
+        self.port = self.httpd.server_address[1]
+        self.url = "%s://127.0.0.1:%d" % (scheme, self.port)
+        self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,),
+                                       daemon=True)
+        self.thread.start()
+
+    def on(self, method, path, *answers):
+        with self.lock:
+            self.routes[(method, path)] = list(answers)
+
+    def paths(self, method=None):
+        return [r.path for r in self.requests if method in (None, r.method)]
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class RawServer:
+    """A TCP server that hands each connection to ``behaviour(conn)``, for
+    answers no HTTP server would give (resets, trickles, garbage)."""
+
+    def __init__(self, behaviour):
+        self.behaviour = behaviour
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.url = "http://127.0.0.1:%d" % self.port
+        self.connections = 0
+        self.stop = threading.Event()
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self):
+        while not self.stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.connections += 1
+            threading.Thread(target=self._run, args=(conn,), daemon=True).start()
+
+    def _run(self, conn):
+        try:
+            conn.settimeout(10)
+            data = b""
+            while b"\r\n\r\n" not in data:
+                chunk = conn.recv(65536)
+                if not chunk:
+                    break
+                data += chunk
+            self.behaviour(conn)
+        except OSError:
+            pass
+        finally:
+            conn.close()
+
+    def close(self):
+        self.stop.set()
+        self.sock.close()
+
+
+def reset(conn):
+    """Close with RST instead of FIN."""
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                    b"\x01\x00\x00\x00\x00\x00\x00\x00")
+    conn.close()
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch):
+    """Tests start from an environment with no OpenAI, proxy or CA settings."""
+    for name in list(os.environ):
+        upper = name.upper()
+        if upper.startswith("OPENAI_") or upper.endswith("_PROXY") or upper in (
+                "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr(openai_bg, "_default_client", None)
+
+
+@pytest.fixture
+def api():
+    server = FakeAPI()
+    yield server
+    server.close()
+
+
+class Sleeps(list):
+    """Stands in for time.sleep: records the delays, sleeps not at all."""
+
+    def __call__(self, seconds):
+        self.append(seconds)
+
+
+@pytest.fixture
+def client(api):
+    c = Client(api_key=KEY, base_url=api.url + "/v1")
+    c._sleep = Sleeps()
+    return c
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+###############################################################################
+# Response bodies
+###############################################################################
+
+# Bodies of the OpenAPI spec's examples (openai/openai-openapi, openapi.yaml,
+# x-oaiMeta response examples), copied so the tests need nothing outside the repo.
+SPEC_EXAMPLES = {
+    'retrieve':
+    {'id': 'resp_67cb71b351908190a308f3859487620d06981a8637e6bc44',
+     'object': 'response',
+     'created_at': 1741386163,
+     'status': 'completed',
+     'completed_at': 1741386164,
+     'error': None,
+     'incomplete_details': None,
+     'instructions': None,
+     'max_output_tokens': None,
+     'model': 'gpt-4o-2024-08-06',
+     'output': [{'type': 'message',
+                 'id': 'msg_67cb71b3c2b0819084d481baaaf148f206981a8637e6bc44',
+                 'status': 'completed',
+                 'role': 'assistant',
+                 'content': [{'type': 'output_text',
+                              'text': 'Silent circuits hum,  \n'
+                                      'Thoughts emerge in data streams—  \n'
+                                      'Digital dawn breaks.',
+                              'annotations': []}]}],
+     'parallel_tool_calls': True,
+     'previous_response_id': None,
+     'reasoning': {'effort': None, 'summary': None},
+     'store': True,
+     'temperature': 1.0,
+     'text': {'format': {'type': 'text'}},
+     'tool_choice': 'auto',
+     'tools': [],
+     'top_p': 1.0,
+     'truncation': 'disabled',
+     'usage': {'input_tokens': 32,
+               'input_tokens_details': {'cached_tokens': 0, 'cache_write_tokens': 0},
+               'output_tokens': 18,
+               'output_tokens_details': {'reasoning_tokens': 0},
+               'total_tokens': 50},
+     'user': None,
+     'metadata': {}},
+    'cancel':
+    {'id': 'resp_67cb71b351908190a308f3859487620d06981a8637e6bc44',
+     'object': 'response',
+     'created_at': 1741386163,
+     'status': 'cancelled',
+     'background': True,
+     'completed_at': None,
+     'error': None,
+     'incomplete_details': None,
+     'instructions': None,
+     'max_output_tokens': None,
+     'model': 'gpt-4o-2024-08-06',
+     'output': [{'type': 'message',
+                 'id': 'msg_67cb71b3c2b0819084d481baaaf148f206981a8637e6bc44',
+                 'status': 'in_progress',
+                 'role': 'assistant',
+                 'content': [{'type': 'output_text',
+                              'text': 'Silent circuits hum,  \n'
+                                      'Thoughts emerge in data streams—  \n'
+                                      'Digital dawn breaks.',
+                              'annotations': []}]}],
+     'parallel_tool_calls': True,
+     'previous_response_id': None,
+     'reasoning': {'effort': None, 'summary': None},
+     'store': True,
+     'temperature': 1.0,
+     'text': {'format': {'type': 'text'}},
+     'tool_choice': 'auto',
+     'tools': [],
+     'top_p': 1.0,
+     'truncation': 'disabled',
+     'usage': None,
+     'user': None,
+     'metadata': {}},
+    'web_search':
+    {'id': 'resp_67ccf18ef5fc8190b16dbee19bc54e5f087bb177ab789d5c',
+     'object': 'response',
+     'created_at': 1741484430,
+     'status': 'completed',
+     'completed_at': 1741484431,
+     'error': None,
+     'incomplete_details': None,
+     'instructions': None,
+     'max_output_tokens': None,
+     'model': 'gpt-5.4',
+     'output': [{'type': 'web_search_call',
+                 'id': 'ws_67ccf18f64008190a39b619f4c8455ef087bb177ab789d5c',
+                 'status': 'completed'},
+                {'type': 'message',
+                 'id': 'msg_67ccf190ca3881909d433c50b1f6357e087bb177ab789d5c',
+                 'status': 'completed',
+                 'role': 'assistant',
+                 'content': [{'type': 'output_text',
+                              'text': 'As of today, March 9, 2025, one notable positive '
+                                      'news story...',
+                              'annotations': [{'type': 'url_citation',
+                                               'start_index': 442,
+                                               'end_index': 557,
+                                               'url': 'https://.../?utm_source=chatgpt.com',
+                                               'title': '...'},
+                                              {'type': 'url_citation',
+                                               'start_index': 962,
+                                               'end_index': 1077,
+                                               'url': 'https://.../?utm_source=chatgpt.com',
+                                               'title': '...'},
+                                              {'type': 'url_citation',
+                                               'start_index': 1336,
+                                               'end_index': 1451,
+                                               'url': 'https://.../?utm_source=chatgpt.com',
+                                               'title': '...'}]}]}],
+     'parallel_tool_calls': True,
+     'previous_response_id': None,
+     'reasoning': {'effort': None, 'summary': None},
+     'store': True,
+     'temperature': 1.0,
+     'text': {'format': {'type': 'text'}},
+     'tool_choice': 'auto',
+     'tools': [{'type': 'web_search_preview',
+                'domains': [],
+                'search_context_size': 'medium',
+                'user_location': {'type': 'approximate',
+                                  'city': None,
+                                  'country': 'US',
+                                  'region': None,
+                                  'timezone': None}}],
+     'top_p': 1.0,
+     'truncation': 'disabled',
+     'usage': {'input_tokens': 328,
+               'input_tokens_details': {'cached_tokens': 0, 'cache_write_tokens': 0},
+               'output_tokens': 356,
+               'output_tokens_details': {'reasoning_tokens': 0},
+               'total_tokens': 684},
+     'user': None,
+     'metadata': {}},
+    'functions':
+    {'id': 'resp_67ca09c5efe0819096d0511c92b8c890096610f474011cc0',
+     'object': 'response',
+     'created_at': 1741294021,
+     'status': 'completed',
+     'completed_at': 1741294022,
+     'error': None,
+     'incomplete_details': None,
+     'instructions': None,
+     'max_output_tokens': None,
+     'model': 'gpt-5.4',
+     'output': [{'type': 'function_call',
+                 'id': 'fc_67ca09c6bedc8190a7abfec07b1a1332096610f474011cc0',
+                 'call_id': 'call_unLAR8MvFNptuiZK6K6HCy5k',
+                 'name': 'get_current_weather',
+                 'arguments': '{"location":"Boston, MA","unit":"celsius"}',
+                 'status': 'completed'}],
+     'parallel_tool_calls': True,
+     'previous_response_id': None,
+     'reasoning': {'effort': None, 'summary': None},
+     'store': True,
+     'temperature': 1.0,
+     'text': {'format': {'type': 'text'}},
+     'tool_choice': 'auto',
+     'tools': [{'type': 'function',
+                'description': 'Get the current weather in a given location',
+                'name': 'get_current_weather',
+                'parameters': {'type': 'object',
+                               'properties': {'location': {'type': 'string',
+                                                           'description': 'The city and '
+                                                                          'state, e.g. San '
+                                                                          'Francisco, CA'},
+                                              'unit': {'type': 'string',
+                                                       'enum': ['celsius', 'fahrenheit']}},
+                               'required': ['location', 'unit']},
+                'strict': True}],
+     'top_p': 1.0,
+     'truncation': 'disabled',
+     'usage': {'input_tokens': 291,
+               'output_tokens': 23,
+               'output_tokens_details': {'reasoning_tokens': 0},
+               'total_tokens': 314},
+     'user': None,
+     'metadata': {}},
+    'reasoning':
+    {'id': 'resp_67ccd7eca01881908ff0b5146584e408072912b2993db808',
+     'object': 'response',
+     'created_at': 1741477868,
+     'status': 'completed',
+     'completed_at': 1741477869,
+     'error': None,
+     'incomplete_details': None,
+     'instructions': None,
+     'max_output_tokens': None,
+     'model': 'o1-2024-12-17',
+     'output': [{'type': 'message',
+                 'id': 'msg_67ccd7f7b5848190a6f3e95d809f6b44072912b2993db808',
+                 'status': 'completed',
+                 'role': 'assistant',
+                 'content': [{'type': 'output_text',
+                              'text': 'The classic tongue twister...',
+                              'annotations': []}]}],
+     'parallel_tool_calls': True,
+     'previous_response_id': None,
+     'reasoning': {'effort': 'high', 'summary': None},
+     'store': True,
+     'temperature': 1.0,
+     'text': {'format': {'type': 'text'}},
+     'tool_choice': 'auto',
+     'tools': [],
+     'top_p': 1.0,
+     'truncation': 'disabled',
+     'usage': {'input_tokens': 81,
+               'input_tokens_details': {'cached_tokens': 0, 'cache_write_tokens': 0},
+               'output_tokens': 1035,
+               'output_tokens_details': {'reasoning_tokens': 832},
+               'total_tokens': 1116},
+     'user': None,
+     'metadata': {}},
+    'file_search':
+    {'id': 'resp_67ccf4c55fc48190b71bd0463ad3306d09504fb6872380d7',
+     'object': 'response',
+     'created_at': 1741485253,
+     'status': 'completed',
+     'completed_at': 1741485254,
+     'error': None,
+     'incomplete_details': None,
+     'instructions': None,
+     'max_output_tokens': None,
+     'model': 'gpt-5.4',
+     'output': [{'type': 'file_search_call',
+                 'id': 'fs_67ccf4c63cd08190887ef6464ba5681609504fb6872380d7',
+                 'status': 'completed',
+                 'queries': ['attributes of an ancient brown dragon'],
+                 'results': None},
+                {'type': 'message',
+                 'id': 'msg_67ccf4c93e5c81909d595b369351a9d309504fb6872380d7',
+                 'status': 'completed',
+                 'role': 'assistant',
+                 'content': [{'type': 'output_text',
+                              'text': 'The attributes of an ancient brown dragon '
+                                      'include...',
+                              'annotations': [{'type': 'file_citation',
+                                               'index': 320,
+                                               'file_id': 'file-4wDz5b167pAf72nx1h9eiN',
+                                               'filename': 'dragons.pdf'},
+                                              {'type': 'file_citation',
+                                               'index': 576,
+                                               'file_id': 'file-4wDz5b167pAf72nx1h9eiN',
+                                               'filename': 'dragons.pdf'},
+                                              {'type': 'file_citation',
+                                               'index': 815,
+                                               'file_id': 'file-4wDz5b167pAf72nx1h9eiN',
+                                               'filename': 'dragons.pdf'},
+                                              {'type': 'file_citation',
+                                               'index': 815,
+                                               'file_id': 'file-4wDz5b167pAf72nx1h9eiN',
+                                               'filename': 'dragons.pdf'},
+                                              {'type': 'file_citation',
+                                               'index': 1030,
+                                               'file_id': 'file-4wDz5b167pAf72nx1h9eiN',
+                                               'filename': 'dragons.pdf'},
+                                              {'type': 'file_citation',
+                                               'index': 1030,
+                                               'file_id': 'file-4wDz5b167pAf72nx1h9eiN',
+                                               'filename': 'dragons.pdf'},
+                                              {'type': 'file_citation',
+                                               'index': 1156,
+                                               'file_id': 'file-4wDz5b167pAf72nx1h9eiN',
+                                               'filename': 'dragons.pdf'},
+                                              {'type': 'file_citation',
+                                               'index': 1225,
+                                               'file_id': 'file-4wDz5b167pAf72nx1h9eiN',
+                                               'filename': 'dragons.pdf'}]}]}],
+     'parallel_tool_calls': True,
+     'previous_response_id': None,
+     'reasoning': {'effort': None, 'summary': None},
+     'store': True,
+     'temperature': 1.0,
+     'text': {'format': {'type': 'text'}},
+     'tool_choice': 'auto',
+     'tools': [{'type': 'file_search',
+                'filters': None,
+                'max_num_results': 20,
+                'ranking_options': {'ranker': 'auto', 'score_threshold': 0.0},
+                'vector_store_ids': ['vs_1234567890']}],
+     'top_p': 1.0,
+     'truncation': 'disabled',
+     'usage': {'input_tokens': 18307,
+               'input_tokens_details': {'cached_tokens': 0, 'cache_write_tokens': 0},
+               'output_tokens': 348,
+               'output_tokens_details': {'reasoning_tokens': 0},
+               'total_tokens': 18655},
+     'user': None,
+     'metadata': {}},
+}
+
+
+def body(status="completed", output=(), rid="resp_abc", **extra):
+    """A minimal Response body."""
+    out = {"id": rid, "object": "response", "created_at": 1741386163,
+           "status": status, "background": True, "error": None,
+           "incomplete_details": None, "model": "o3-deep-research",
+           "output": list(output), "usage": None, "store": True}
+    out.update(extra)
+    return out
+
+
+def message(*texts, annotations=None, phase=None):
+    content = []
+    for i, text in enumerate(texts):
+        entry = {"type": "output_text", "text": text, "annotations": []}
+        if annotations and i in annotations:
+            entry["annotations"] = annotations[i]
+        content.append(entry)
+    item = {"type": "message", "id": "msg_1", "status": "completed",
+            "role": "assistant", "content": content}
+    if phase:
+        item["phase"] = phase
+    return item
+
+
+USAGE = {"input_tokens": 100, "input_tokens_details": {"cached_tokens": 40,
+                                                        "cache_write_tokens": 7},
+         "output_tokens": 250, "output_tokens_details": {"reasoning_tokens": 200},
+         "total_tokens": 351}
+
+FIRST = "Fusion output rose in 2025. "
+SECOND = "ITER slipped again."
+DEEP_RESEARCH = body(
+    output=[
+        {"type": "reasoning", "id": "rs_1", "summary": [
+            {"type": "summary_text", "text": "Looking for sources. "},
+            {"type": "summary_text", "text": "Comparing them."}],
+         "encrypted_content": "gAAAA-secret-blob"},
+        {"type": "web_search_call", "id": "ws_1", "status": "completed",
+         "action": {"type": "search", "query": "fusion news"}},
+        {"type": "code_interpreter_call", "id": "ci_1", "status": "completed",
+         "container_id": "cntr_1", "code": "print(1)", "outputs": None},
+        message(FIRST, SECOND, annotations={
+            0: [{"type": "url_citation", "start_index": 0, "end_index": 13,
+                 "url": "https://example.org/fusion", "title": "Fusion report"}],
+            1: [{"type": "url_citation", "start_index": 0, "end_index": 4,
+                 "url": "https://example.org/iter", "title": "ITER news"},
+                {"type": "file_citation", "index": 3, "file_id": "file-1",
+                 "filename": "x.pdf"}]}, phase="final_answer"),
+    ],
+    usage=USAGE, service_tier="flex")
+
+
+def convert(data, rid=None):
+    return openai_bg._response_from_json(copy.deepcopy(data), rid)
+
+
+def sdk_output_text(data):
+    """The official SDK's Response.output_text algorithm, written out."""
+    return "".join(c["text"] for item in data["output"] if item["type"] == "message"
+                   for c in item["content"] if c["type"] == "output_text")
+
+
+###############################################################################
+# Conversion
+###############################################################################
+
+@pytest.mark.parametrize("name", sorted(SPEC_EXAMPLES))
+def test_spec_examples_convert_and_text_matches_sdk_output_text(name):
+    data = SPEC_EXAMPLES[name]
+    r = convert(data)
+    assert isinstance(r, LlmResponse)
+    assert r.text == sdk_output_text(data)
+    assert r.response_id == data["id"]
+    assert r.status == data["status"]
+    assert r.raw == data
+    json.dumps(r.to_dict())  # always serialisable
+
+
+def test_spec_example_texts_are_the_known_strings():
+    assert convert(SPEC_EXAMPLES["retrieve"]).text.startswith("Silent circuits hum,")
+    assert convert(SPEC_EXAMPLES["functions"]).text == ""
+    # The cancel example keeps its partial answer (decision 1).
+    cancelled = convert(SPEC_EXAMPLES["cancel"])
+    assert cancelled.text.endswith("Digital dawn breaks.")
+    assert cancelled.error_code == "cancelled"
+
+
+def test_completed_full_conversion():
+    r = convert(DEEP_RESEARCH)
+    kinds = [type(p).__name__ for p in r.content.parts]
+    assert kinds == ["ThinkingPart", "ServerToolCallPart", "ServerToolCallPart",
+                     "TextPart", "TextPart"]
+    assert r.content.role == "model"
+    assert r.content.parts[0].thinking == "Looking for sources. Comparing them."
+    assert r.content.parts[1].server_tool_call is DEEP_RESEARCH["output"][1] or \
+        r.content.parts[1].server_tool_call == DEEP_RESEARCH["output"][1]
+    assert r.text == FIRST + SECOND
+    assert r.finish_reason is FinishReason.STOP
+    assert r.turn_complete is True and r.partial is False and r.interrupted is False
+    assert r.error_code is None and r.error_message is None
+    meta = r.provider_metadata["openai"]
+    assert meta["response_id"] == "resp_abc" and meta["status"] == "completed"
+    assert meta["service_tier"] == "flex"
+    assert meta["phase"] == "final_answer"
+    assert meta["encrypted_content"] == "gAAAA-secret-blob"
+    assert [o["type"] for o in meta["built_in_tool_outputs"]] == [
+        "web_search_call", "code_interpreter_call"]
+    assert meta["conversation_history_parts"][0]["server_tool_call"]["type"] == "reasoning"
+    assert r.done
+
+
+def test_url_citations_index_into_text():
+    r = convert(DEEP_RESEARCH)
+    assert [(c.uri, c.title) for c in r.citations] == [
+        ("https://example.org/fusion", "Fusion report"),
+        ("https://example.org/iter", "ITER news")]
+    first, second = r.citations
+    assert r.text[first.start_index:first.end_index] == "Fusion output"
+    # The second part's indices are shifted by the first part's length.
+    assert (second.start_index, second.end_index) == (len(FIRST), len(FIRST) + 4)
+    assert r.text[second.start_index:second.end_index] == "ITER"
+    assert r.citation_metadata.citation_sources == r.citations
+
+
+def test_usage_mapping_uses_api_total():
+    u = convert(DEEP_RESEARCH).usage_metadata
+    assert (u.prompt_token_count, u.candidates_token_count, u.total_token_count) == (
+        100, 250, 351)
+    assert u.cache_read_input_token_count == 40
+    assert u.cache_creation_input_token_count == 7
+    assert u.thinking_token_count == 200
+
+
+def test_usage_total_computed_when_absent():
+    u = convert(body(usage={"input_tokens": 3, "output_tokens": 4})).usage_metadata
+    assert u.total_token_count == 7
+    assert u.cache_read_input_token_count is None
+    assert u.thinking_token_count is None
+
+
+def test_function_call_part():
+    r = convert(SPEC_EXAMPLES["functions"])
+    (part,) = r.content.parts
+    assert isinstance(part, openai_bg.FunctionCallPart)
+    assert part.name == "get_current_weather"
+    assert part.args == {"location": "Boston, MA", "unit": "celsius"}
+    assert part.id == "call_unLAR8MvFNptuiZK6K6HCy5k"
+    assert part.to_dict() == {"name": "get_current_weather", "args": part.args,
+                              "id": "call_unLAR8MvFNptuiZK6K6HCy5k"}
+
+
+def test_function_call_with_unparsable_arguments_gets_empty_args():
+    r = convert(body(output=[{"type": "function_call", "call_id": "c1",
+                              "name": "f", "arguments": "{not json"}]))
+    assert r.content.parts[0].args == {}
+
+
+@pytest.mark.parametrize("kind", ["shell_call_output", "apply_patch_call_output",
+                                  "function_call_output", "some_future_output"])
+def test_tool_output_items_become_server_tool_responses(kind):
+    item = {"type": kind, "id": "x1", "call_id": "c1", "output": "ok"}
+    r = convert(body(output=[item]))
+    (part,) = r.content.parts
+    assert isinstance(part, openai_bg.ServerToolResponsePart)
+    assert part.server_tool_response == item
+    assert part.to_dict() == {"server_tool_response": item}
+
+
+@pytest.mark.parametrize("kind", ["web_search_call", "file_search_call", "computer_call",
+                                  "image_generation_call", "code_interpreter_call",
+                                  "local_shell_call", "mcp_call", "mcp_approval_request",
+                                  "custom_tool_call", "shell_call", "apply_patch_call"])
+def test_built_in_tool_items_become_server_tool_calls(kind):
+    item = {"type": kind, "id": "x1", "status": "completed"}
+    r = convert(body(output=[item]))
+    (part,) = r.content.parts
+    assert isinstance(part, openai_bg.ServerToolCallPart)
+    assert part.to_dict() == {"server_tool_call": item}
+    listed = r.provider_metadata["openai"].get("built_in_tool_outputs", [])
+    assert (item in listed) == (kind != "custom_tool_call")
+
+
+def test_mcp_list_tools_fills_tool_search_selected():
+    r = convert(body(output=[{"type": "mcp_list_tools", "id": "m", "server_label": "s",
+                              "tools": [{"name": "tool_a"}, {"name": "tool_b"}, "junk"]}]))
+    assert r.provider_metadata["openai"]["tool_search_selected"] == ["tool_a", "tool_b"]
+
+
+def test_unknown_item_types_are_kept_not_raised():
+    items = [{"type": "hologram_call", "id": "h1", "beam": [1, 2]},
+             {"id": "no-type-at-all"}]
+    r = convert(body(output=items))
+    assert [p.server_tool_call for p in r.content.parts] == items
+
+
+def test_refusal_is_reported_not_dropped():
+    item = {"type": "message", "id": "m", "role": "assistant", "status": "completed",
+            "content": [{"type": "refusal", "refusal": "I can't help with that."}]}
+    r = convert(body(output=[item]))
+    assert r.provider_metadata["openai"]["refusal"] == "I can't help with that."
+    assert r.finish_reason is FinishReason.SAFETY
+    assert r.text == ""
+
+
+def test_empty_text_and_empty_summary_make_no_parts():
+    r = convert(body(output=[message(""), {"type": "reasoning", "id": "r", "summary": []}]))
+    assert r.content is None
+    assert r.to_dict()["content"] is None
+
+
+@pytest.mark.parametrize("status", ["queued", "in_progress"])
+def test_pending_statuses(status):
+    data = body(status, output=[message("partial")], usage=USAGE)
+    r = convert(data, "resp_abc")
+    assert r.content is None and r.usage_metadata is None and r.finish_reason is None
+    assert r.turn_complete is False and r.partial is False
+    assert r.provider_metadata == {"openai": {"response_id": "resp_abc", "status": status}}
+    assert not r.done and r.text == ""
+    assert r.raw == data
+
+
+def test_failed_with_error():
+    r = convert(body("failed", error={"code": "server_error", "message": "boom"}))
+    assert (r.error_code, r.error_message) == ("server_error", "boom")
+    assert r.turn_complete is True and r.finish_reason is None and r.done
+
+
+def test_failed_without_error_uses_reference_defaults():
+    r = convert(body("failed"))
+    assert (r.error_code, r.error_message) == ("unknown", "Background response failed")
+
+
+def test_cancelled():
+    r = convert(body("cancelled", output=[message("half an ans")]))
+    assert r.error_code == "cancelled"
+    assert r.error_message == "Background response was cancelled"
+    assert r.turn_complete is True and r.finish_reason is None
+    assert r.text == "half an ans"
+
+
+@pytest.mark.parametrize("reason,expected", [
+    ("max_output_tokens", FinishReason.MAX_TOKENS),
+    ("content_filter", FinishReason.SAFETY),
+    ("something_new", FinishReason.STOP),
+    (None, FinishReason.STOP)])
+def test_incomplete_finish_reasons(reason, expected):
+    details = {"reason": reason} if reason else None
+    r = convert(body("incomplete", output=[message("cut")], incomplete_details=details))
+    assert r.finish_reason is expected
+    assert r.turn_complete is True and r.error_code is None
+
+
+def test_unknown_status_passes_through():
+    r = convert(body("paused_for_review", output=[message("so far")]))
+    assert r.status == "paused_for_review"
+    assert r.turn_complete is False and r.finish_reason is None
+    assert r.done  # decision 3: wait_response returns it rather than polling blindly
+    assert r.text == "so far"
+
+
+def test_mismatched_id_is_recorded(caplog):
+    with caplog.at_level(logging.WARNING, logger="openai_bg"):
+        r = convert(body(rid="resp_other"), "resp_asked")
+    assert r.response_id == "resp_other"
+    assert r.provider_metadata["openai"]["requested_id"] == "resp_asked"
+    assert "resp_asked" in caplog.text
+
+
+def test_to_dict_matches_reference_serde_shape():
+    d = convert(DEEP_RESEARCH).to_dict()
+    assert list(d) == ["content", "usage_metadata", "finish_reason", "citation_metadata",
+                       "partial", "turn_complete", "interrupted", "error_code",
+                       "error_message", "provider_metadata"]
+    assert d["finish_reason"] == "Stop"
+    assert d["content"]["parts"][0] == {"thinking": "Looking for sources. Comparing them."}
+    assert d["content"]["parts"][3] == {"text": FIRST}
+    assert d["content"]["parts"][1]["server_tool_call"]["type"] == "web_search_call"
+    assert d["citation_metadata"]["citationSources"][0] == {
+        "uri": "https://example.org/fusion", "title": "Fusion report", "startIndex": 0,
+        "endIndex": 13, "license": None, "publicationDate": None}
+    assert d["usage_metadata"] == {
+        "prompt_token_count": 100, "candidates_token_count": 250,
+        "total_token_count": 351, "cache_read_input_token_count": 40,
+        "cache_creation_input_token_count": 7, "thinking_token_count": 200}
+    assert "raw" not in d
+
+
+def test_to_dict_omits_none_citation_and_provider_metadata():
+    d = LlmResponse().to_dict()
+    assert d == {"content": None, "usage_metadata": None, "finish_reason": None,
+                 "partial": False, "turn_complete": False, "interrupted": False,
+                 "error_code": None, "error_message": None}
+
+
+def test_raw_is_out_of_repr_and_equality():
+    a = convert(SPEC_EXAMPLES["retrieve"])
+    b = convert(SPEC_EXAMPLES["retrieve"])
+    b.raw = {"something": "else"}
+    assert a == b
+    assert "raw" not in repr(a) and "Silent circuits" in repr(a)
+
+
+def test_finish_reason_values_are_reference_strings():
+    assert [f.value for f in FinishReason] == ["Stop", "MaxTokens", "Safety",
+                                              "Recitation", "Other"]
+    assert FinishReason.STOP == "Stop"
+
+
+def test_thinking_and_function_parts_drop_none_fields():
+    assert openai_bg.ThinkingPart("t", "sig").to_dict() == {"thinking": "t",
+                                                           "signature": "sig"}
+    assert openai_bg.FunctionCallPart("f", {}).to_dict() == {"name": "f", "args": {}}
+
+
+@pytest.mark.parametrize("bad", [[], "text", 3, None, {"id": "x"}, {"status": 5}])
+def test_non_response_bodies_raise_decode_error(bad):
+    with pytest.raises(APIResponseDecodeError):
+        convert(bad)
+
+
+@pytest.mark.parametrize("mutation", [
+    {"output": "a string"}, {"output": [1, None, "x", []]}, {"usage": [1, 2]},
+    {"usage": {"input_tokens": "12", "output_tokens": -5, "total_tokens": True}},
+    {"output": [{"type": "message", "content": [{"text": "no type"}, 5]}]},
+    {"output": [{"type": "message", "content": "flat"}]},
+    {"output": [{"type": "reasoning", "summary": [{"text": 5}, "x"]}]},
+    {"output": [{"type": "function_call", "name": 5, "arguments": 5, "call_id": 7}]},
+    {"output": [message("abc", annotations={0: [
+        {"type": "url_citation", "start_index": "0", "end_index": None, "url": 3}]})]},
+    {"error": "boom", "status": "failed"}, {"incomplete_details": "x",
+                                            "status": "incomplete"},
+    {"id": 42}, {"service_tier": ["x"]}])
+def test_wrong_types_give_a_best_effort_response(mutation):
+    data = body(output=[message("ok")], usage=USAGE)
+    data.update(mutation)
+    r = convert(data, "resp_abc")
+    assert isinstance(r, LlmResponse)
+    json.dumps(r.to_dict())
+    if isinstance(mutation.get("usage"), dict):
+        u = r.usage_metadata
+        assert (u.prompt_token_count, u.candidates_token_count, u.total_token_count) == (
+            0, 0, 0)
+
+
+###############################################################################
+# Requests as the server sees them
+###############################################################################
+
+def test_poll_sends_get_with_headers(api, client):
+    api.on("GET", "/v1/responses/resp_abc", reply(200, body()))
+    r = client.poll_response("resp_abc")
+    assert r.status == "completed"
+    (req,) = api.requests
+    assert (req.method, req.path) == ("GET", "/v1/responses/resp_abc")
+    assert req.headers["authorization"] == "Bearer " + KEY
+    assert req.headers["accept"] == "application/json"
+    assert req.headers["user-agent"].startswith("openai_bg/" + openai_bg.__version__)
+    assert "content-type" not in req.headers
+    assert "openai-organization" not in req.headers
+    assert "openai-project" not in req.headers
+    assert req.body == b""
+
+
+def test_cancel_posts_no_body_and_converts_answer(api, client):
+    api.on("POST", "/v1/responses/resp_abc/cancel",
+           reply(200, body("cancelled", output=[message("partial")])))
+    r = client.cancel_response("resp_abc")
+    (req,) = api.requests
+    assert (req.method, req.path) == ("POST", "/v1/responses/resp_abc/cancel")
+    assert req.body == b"" and req.headers["content-length"] == "0"
+    assert req.headers.get("content-type") in (None, "application/json")
+    assert r.status == "cancelled" and r.text == "partial"
+
+
+def test_cancel_of_finished_job_reports_its_real_status(api, client):
+    # The reference claims "cancelled" whatever the body says; we do not.
+    api.on("POST", "/v1/responses/resp_abc/cancel",
+           reply(200, body("completed", output=[message("done")])))
+    r = client.cancel_response("resp_abc")
+    assert r.status == "completed" and r.error_code is None and r.text == "done"
+
+
+def test_create_adds_background_and_store_and_passes_params(api, client):
+    api.on("POST", "/v1/responses", reply(200, body("queued", rid="resp_new")))
+    r = client.create_response(model="o3-deep-research", input="Question?",
+                               tools=[{"type": "web_search_preview"}],
+                               future_param={"x": 1})
+    assert r.response_id == "resp_new" and r.status == "queued" and not r.done
+    (req,) = api.requests
+    assert req.headers["content-type"] == "application/json"
+    assert req.json() == {"model": "o3-deep-research", "input": "Question?",
+                          "tools": [{"type": "web_search_preview"}],
+                          "future_param": {"x": 1}, "background": True, "store": True}
+
+
+def test_create_respects_caller_background_and_store(api, client):
+    api.on("POST", "/v1/responses", reply(200, body("completed")))
+    client.create_response(model="m", input="q", background=False, store=False)
+    sent = api.requests[0].json()
+    assert sent["background"] is False and sent["store"] is False
+
+
+@pytest.mark.parametrize("kwargs,error", [
+    (dict(model="", input="q"), TypeError), (dict(model=None, input="q"), TypeError),
+    (dict(model="m", input=""), TypeError), (dict(model="m", input=5), TypeError),
+    (dict(model="m", input="q", stream=True), ValueError),
+    (dict(model="m", input="q", metadata={"x": object()}), TypeError)])
+def test_create_rejects_bad_arguments_before_sending(api, client, kwargs, error):
+    with pytest.raises(error):
+        client.create_response(**kwargs)
+    assert api.requests == []
+
+
+def test_org_project_default_headers_and_query(api):
+    c = Client(api_key=KEY, base_url=api.url + "/v1/", organization="org_1",
+               project="proj_1", default_headers={"X-Gateway": "gw"},
+               default_query={"api-version": "preview"})
+    api.on("GET", "/v1/responses/r1", reply(200, body(rid="r1")))
+    c.poll_response("r1")
+    (req,) = api.requests
+    assert req.path == "/v1/responses/r1?api-version=preview"
+    assert req.headers["openai-organization"] == "org_1"
+    assert req.headers["openai-project"] == "proj_1"
+    assert req.headers["x-gateway"] == "gw"
+
+
+def test_environment_configuration(api, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    monkeypatch.setenv("OPENAI_BASE_URL", api.url + "/v1/")
+    monkeypatch.setenv("OPENAI_ORG_ID", "org_env")
+    monkeypatch.setenv("OPENAI_PROJECT_ID", "proj_env")
+    c = Client()
+    assert c.base_url == api.url + "/v1"
+    api.on("GET", "/v1/responses/r1", reply(200, body(rid="r1")))
+    c.poll_response("r1")
+    h = api.requests[0].headers
+    assert h["authorization"] == "Bearer " + KEY
+    assert (h["openai-organization"], h["openai-project"]) == ("org_env", "proj_env")
+
+
+def test_default_base_url():
+    assert Client(api_key=KEY).base_url == "https://api.openai.com/v1"
+
+
+def test_missing_key_names_the_variable():
+    with pytest.raises(OpenAIError, match="OPENAI_API_KEY"):
+        Client()
+
+
+@pytest.mark.parametrize("kwargs", [dict(base_url="ftp://x"), dict(base_url="api.openai.com"),
+                                    dict(timeout=0), dict(timeout=-1), dict(max_retries=-1),
+                                    dict(max_retries=1.5), dict(max_response_bytes=0)])
+def test_bad_client_arguments(kwargs):
+    with pytest.raises((ValueError, TypeError)):
+        Client(api_key=KEY, **kwargs)
+
+
+def test_repr_never_shows_the_key():
+    c = Client(api_key=KEY, organization="org_1")
+    assert KEY not in repr(c) and "org_1" in repr(c)
+    assert KEY not in str(c)
+
+
+def test_module_level_functions_use_a_default_client(api, monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    monkeypatch.setenv("OPENAI_BASE_URL", api.url + "/v1")
+    api.on("POST", "/v1/responses", reply(200, body("queued", rid="r9")))
+    api.on("GET", "/v1/responses/r9", reply(200, body("completed", rid="r9",
+                                                      output=[message("hi")])))
+    api.on("POST", "/v1/responses/r9/cancel", reply(200, body("cancelled", rid="r9")))
+    assert openai_bg.create_response(model="m", input="q").response_id == "r9"
+    assert openai_bg.poll_response("r9").text == "hi"
+    assert openai_bg.wait_response("r9").text == "hi"
+    assert openai_bg.create_and_wait(model="m", input="q").text == "hi"
+    assert openai_bg.cancel_response("r9").status == "cancelled"
+    first = openai_bg._default_client
+    assert first is not None and openai_bg._client() is first
+    assert [r.method for r in api.requests] == ["POST", "GET", "GET", "POST", "GET", "POST"]
+
+
+@pytest.mark.parametrize("rid,path", [
+    ("a/b", "a%2Fb"), ("../files", "..%2Ffiles"), ("x?y=1", "x%3Fy%3D1"),
+    ("%2e%2e", "%252e%252e"), ("has space", "has%20space"), ("é", "%C3%A9"),
+    ("x#frag", "x%23frag")])
+def test_ids_are_sent_as_one_encoded_segment(api, client, rid, path):
+    api.on("GET", "/v1/responses/" + path, reply(200, body(rid=rid)))
+    r = client.poll_response(rid)
+    assert api.paths() == ["/v1/responses/" + path]
+    assert r.response_id == rid
+
+
+@pytest.mark.parametrize("rid,error", [
+    ("", ValueError), (".", ValueError), ("..", ValueError), ("a\nb", ValueError),
+    ("resp\x00", ValueError), ("resp_1\r", ValueError), (None, TypeError),
+    (123, TypeError), (b"resp", TypeError)])
+def test_bad_ids_never_reach_the_network(api, client, rid, error):
+    for call in (client.poll_response, client.cancel_response, client.wait_response):
+        with pytest.raises(error):
+            call(rid)
+    assert api.requests == []
+
+
+@pytest.mark.parametrize("headers", [{"X-A": "a\r\nX-Injected: 1"}, {"X-A": "a\nb"},
+                                     {"Bad Name": "v"}, {"X-A": "nul\x00"}])
+def test_header_injection_is_rejected(headers):
+    with pytest.raises(ValueError):
+        Client(api_key=KEY, default_headers=headers)
+
+
+def test_key_with_newline_is_rejected_without_echoing_it():
+    with pytest.raises(ValueError) as info:
+        Client(api_key=KEY + "\r\nX-Evil: 1")
+    assert KEY not in str(info.value)
+
+
+###############################################################################
+# Errors
+###############################################################################
+
+@pytest.mark.parametrize("status,cls", [
+    (400, openai_bg.BadRequestError), (401, openai_bg.AuthenticationError),
+    (403, openai_bg.PermissionDeniedError), (404, openai_bg.NotFoundError),
+    (409, openai_bg.ConflictError), (422, openai_bg.UnprocessableEntityError),
+    (429, openai_bg.RateLimitError), (500, openai_bg.InternalServerError),
+    (503, openai_bg.InternalServerError), (418, APIStatusError)])
+def test_status_errors(api, status, cls):
+    c = Client(api_key=KEY, base_url=api.url + "/v1", max_retries=0)
+    error = {"message": "Response with id 'r1' not found.", "type": "invalid_request_error",
+             "param": "response_id", "code": "not_found"}
+    api.on("GET", "/v1/responses/r1", reply(status, {"error": error},
+                                            {"x-request-id": "req_123"}))
+    with pytest.raises(cls) as info:
+        c.poll_response("r1")
+    exc = info.value
+    assert type(exc) is cls
+    assert isinstance(exc, openai_bg.APIError) and isinstance(exc, OpenAIError)
+    assert exc.status_code == status and exc.request_id == "req_123"
+    assert (exc.code, exc.type, exc.param) == ("not_found", "invalid_request_error",
+                                               "response_id")
+    assert exc.body == error
+    assert "Response with id 'r1' not found." in str(exc)
+    assert str(status) in str(exc) and "req_123" in str(exc)
+    assert exc.headers["x-request-id"] == "req_123"
+
+
+@pytest.mark.parametrize("payload,expected", [
+    ("<html><body>Bad gateway</body></html>", "Bad gateway"),
+    ("upstream connect error", "upstream connect error"),
+    (b"", "HTTP 502"),
+    ({"code": 502, "message": "prism says no"}, "prism says no"),
+    ({"error": "plain string error"}, "plain string error")])
+def test_error_bodies_of_every_shape(api, payload, expected):
+    c = Client(api_key=KEY, base_url=api.url, max_retries=0)
+    api.on("GET", "/responses/r1", reply(502, payload))
+    with pytest.raises(openai_bg.InternalServerError) as info:
+        c.poll_response("r1")
+    assert expected in str(info.value)
+    assert info.value.status_code == 502
+
+
+@pytest.mark.parametrize("payload,what", [
+    ("<html>Please log in to the proxy</html>", "not JSON"), (b"", "empty body"),
+    (b"\xff\xfe{\x00", "not UTF-8"), ([1, 2], "JSON object"), ('"str"', "JSON object"),
+    ({"hello": "world"}, "status")])
+def test_2xx_bodies_that_are_not_responses(api, client, payload, what):
+    api.on("GET", "/v1/responses/r1", reply(200, payload, {"x-request-id": "req_9"}))
+    with pytest.raises(APIResponseDecodeError) as info:
+        client.poll_response("r1")
+    assert what in str(info.value)
+    assert len(api.requests) == 1  # a bad body is not retried
+
+
+def test_redirects_are_not_followed_and_credentials_stay_home(api):
+    elsewhere = FakeAPI()
+    try:
+        elsewhere.on("GET", "/steal", reply(200, body()))
+        api.on("GET", "/v1/responses/r1",
+               reply(302, b"", {"Location": elsewhere.url + "/steal"}))
+        api.on("POST", "/v1/responses/r1/cancel",
+               reply(307, b"", {"Location": elsewhere.url + "/steal"}))
+        c = Client(api_key=KEY, base_url=api.url + "/v1",
+                   default_headers={"api-key": "azure-secret-value"})
+        with pytest.raises(openai_bg.RedirectError) as info:
+            c.poll_response("r1")
+        assert info.value.status_code == 302
+        assert info.value.location == elsewhere.url + "/steal"
+        assert elsewhere.url + "/steal" in str(info.value) and "base_url" in str(info.value)
+        with pytest.raises(openai_bg.RedirectError):
+            c.cancel_response("r1")
+        assert elsewhere.requests == []
+        assert len(api.requests) == 2
+    finally:
+        elsewhere.close()
+
+
+def test_connection_refused(api):
+    c = Client(api_key=KEY, base_url="http://127.0.0.1:%d" % free_port(), max_retries=0)
+    with pytest.raises(APIConnectionError) as info:
+        c.poll_response("r1")
+    assert not isinstance(info.value, APITimeoutError)
+    assert "refused" in str(info.value).lower()
+
+
+###############################################################################
+# Retries
+###############################################################################
+
+def test_poll_retries_5xx_with_backoff(api, client):
+    api.on("GET", "/v1/responses/r1", reply(500, b"oops"), reply(502, b"oops"),
+           reply(200, body(rid="r1")))
+    assert client.poll_response("r1").status == "completed"
+    assert len(api.requests) == 3
+    first, second = client._sleep
+    assert 0.375 <= first <= 0.5 and 0.75 <= second <= 1.0
+
+
+@pytest.mark.parametrize("status", [408, 409, 429, 500, 503, 504])
+def test_retryable_statuses(api, client, status):
+    api.on("GET", "/v1/responses/r1", reply(status, b""), reply(200, body(rid="r1")))
+    client.poll_response("r1")
+    assert len(api.requests) == 2
+
+
+@pytest.mark.parametrize("status", [400, 401, 403, 404, 422])
+def test_permanent_statuses_are_not_retried(api, client, status):
+    api.on("GET", "/v1/responses/r1", reply(status, b""), reply(200, body(rid="r1")))
+    with pytest.raises(APIStatusError):
+        client.poll_response("r1")
+    assert len(api.requests) == 1 and client._sleep == []
+
+
+def test_retries_are_bounded_by_max_retries(api, client):
+    api.on("POST", "/v1/responses/r1/cancel", reply(503, b"busy"))
+    with pytest.raises(openai_bg.InternalServerError):
+        client.cancel_response("r1")
+    assert len(api.requests) == 3 and len(client._sleep) == 2
+
+
+def test_max_retries_zero_means_one_attempt(api):
+    c = Client(api_key=KEY, base_url=api.url, max_retries=0)
+    api.on("GET", "/responses/r1", reply(500, b""))
+    with pytest.raises(openai_bg.InternalServerError):
+        c.poll_response("r1")
+    assert len(api.requests) == 1
+
+
+def test_x_should_retry_overrides_the_status_rule(api, client):
+    api.on("GET", "/v1/responses/r1", reply(500, b"", {"x-should-retry": "false"}))
+    with pytest.raises(openai_bg.InternalServerError):
+        client.poll_response("r1")
+    assert len(api.requests) == 1
+    api.on("GET", "/v1/responses/r2", reply(400, b"", {"x-should-retry": "true"}),
+           reply(200, body(rid="r2")))
+    client.poll_response("r2")
+    assert len(api.requests) == 3
+
+
+@pytest.mark.parametrize("headers,delay", [
+    ({"retry-after-ms": "250"}, 0.25), ({"retry-after": "3"}, 3.0),
+    ({"retry-after-ms": "1500", "retry-after": "9"}, 1.5),
+    ({"retry-after": "60"}, 60.0)])
+def test_server_retry_hints_are_honoured(api, client, headers, delay):
+    api.on("GET", "/v1/responses/r1", reply(429, b"", headers), reply(200, body(rid="r1")))
+    client.poll_response("r1")
+    assert client._sleep == [delay]
+
+
+def test_retry_after_http_date(api, client):
+    from email.utils import formatdate
+    when = formatdate(time.time() + 5, usegmt=True)
+    api.on("GET", "/v1/responses/r1", reply(503, b"", {"retry-after": when}),
+           reply(200, body(rid="r1")))
+    client.poll_response("r1")
+    (delay,) = client._sleep
+    assert 3.0 <= delay <= 5.0
+
+
+@pytest.mark.parametrize("headers", [{"retry-after": "61"}, {"retry-after-ms": "60001"},
+                                     {"retry-after": "3600"}])
+def test_long_server_hints_mean_do_not_retry(api, client, headers):
+    api.on("GET", "/v1/responses/r1", reply(429, b"", headers), reply(200, body(rid="r1")))
+    with pytest.raises(openai_bg.RateLimitError):
+        client.poll_response("r1")
+    assert len(api.requests) == 1 and client._sleep == []
+
+
+@pytest.mark.parametrize("value", ["soon", "", "nan", "-5"])
+def test_garbage_retry_hints_fall_back_to_backoff(api, client, value):
+    api.on("GET", "/v1/responses/r1", reply(429, b"", {"retry-after": value}),
+           reply(200, body(rid="r1")))
+    client.poll_response("r1")
+    assert 0.375 <= client._sleep[0] <= 0.5
+
+
+def test_retries_are_logged_at_debug(api, client, caplog):
+    api.on("GET", "/v1/responses/r1", reply(503, b""), reply(200, body(rid="r1")))
+    with caplog.at_level(logging.DEBUG, logger="openai_bg"):
+        client.poll_response("r1")
+    (record,) = [r for r in caplog.records if "retrying" in r.getMessage()]
+    message = record.getMessage()
+    for part in ("GET", "/responses/r1", "HTTP 503", "retry 1 of 2"):
+        assert part in message
+    assert KEY not in caplog.text
+
+
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_create_is_not_retried_on_ambiguous_5xx(api, client, status):
+    api.on("POST", "/v1/responses", reply(status, b"gateway"),
+           reply(200, body("queued")))
+    with pytest.raises(openai_bg.InternalServerError) as info:
+        client.create_response(model="m", input="q")
+    assert info.value.may_have_been_created is True
+    assert "may have been created" in str(info.value)
+    assert len(api.requests) == 1
+
+
+def test_create_is_retried_on_429(api, client):
+    api.on("POST", "/v1/responses", reply(429, b"", {"retry-after-ms": "10"}),
+           reply(200, body("queued", rid="r7")))
+    assert client.create_response(model="m", input="q").response_id == "r7"
+    assert len(api.requests) == 2
+
+
+def test_create_is_retried_when_the_server_says_so(api, client):
+    api.on("POST", "/v1/responses", reply(500, b"", {"x-should-retry": "true"}),
+           reply(200, body("queued", rid="r7")))
+    client.create_response(model="m", input="q")
+    assert len(api.requests) == 2
+
+
+def test_create_400_is_a_clean_rejection(api, client):
+    api.on("POST", "/v1/responses", reply(400, {"error": {"message": "bad model"}}))
+    with pytest.raises(openai_bg.BadRequestError) as info:
+        client.create_response(model="m", input="q")
+    assert info.value.may_have_been_created is False
+    assert len(api.requests) == 1
+
+
+def test_create_retried_when_connection_refused():
+    c = Client(api_key=KEY, base_url="http://127.0.0.1:%d" % free_port())
+    c._sleep = Sleeps()
+    with pytest.raises(APIConnectionError) as info:
+        c.create_response(model="m", input="q")
+    assert len(c._sleep) == 2  # nothing was sent, so retrying is safe
+    assert info.value.may_have_been_created is False
+
+
+def test_create_not_retried_after_reset_once_sent():
+    server = RawServer(reset)
+    try:
+        c = Client(api_key=KEY, base_url=server.url)
+        c._sleep = Sleeps()
+        with pytest.raises(APIConnectionError) as info:
+            c.create_response(model="m", input="q")
+        assert info.value.may_have_been_created is True
+        assert "may have been created" in str(info.value)
+        assert server.connections == 1 and c._sleep == []
+    finally:
+        server.close()
+
+
+def test_create_not_retried_after_timeout_once_sent():
+    server = RawServer(lambda conn: time.sleep(3))
+    try:
+        c = Client(api_key=KEY, base_url=server.url, timeout=0.5)
+        c._sleep = Sleeps()
+        with pytest.raises(APITimeoutError) as info:
+            c.create_response(model="m", input="q")
+        assert info.value.may_have_been_created is True
+        assert server.connections == 1
+    finally:
+        server.close()
+
+
+def test_poll_retries_resets():
+    server = RawServer(reset)
+    try:
+        c = Client(api_key=KEY, base_url=server.url)
+        c._sleep = Sleeps()
+        with pytest.raises(APIConnectionError):
+            c.poll_response("r1")
+        assert server.connections == 3
+    finally:
+        server.close()
+
+
+###############################################################################
+# Deadlines, sizes and broken HTTP
+###############################################################################
+
+def trickle(headers, body_bytes, pause):
+    def behaviour(conn):
+        conn.sendall(headers)
+        for i in range(len(body_bytes)):
+            conn.sendall(body_bytes[i:i + 1])
+            time.sleep(pause)
+    return behaviour
+
+
+def test_trickling_body_is_bounded_by_timeout():
+    data = json.dumps(body()).encode()
+    head = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(data)
+    server = RawServer(trickle(head, data, 0.05))
+    try:
+        c = Client(api_key=KEY, base_url=server.url, timeout=1.0, max_retries=0)
+        started = time.monotonic()
+        with pytest.raises(APITimeoutError):
+            c.poll_response("r1")
+        # Each byte arrives well within the timeout; only a total deadline stops it
+        # (the whole body would take len(data) * 0.05 s, over 15 s).
+        assert time.monotonic() - started < 3.0
+    finally:
+        server.close()
+
+
+def test_trickling_headers_are_bounded_by_timeout():
+    server = RawServer(trickle(b"", b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 400, 0.05))
+    try:
+        c = Client(api_key=KEY, base_url=server.url, timeout=1.0, max_retries=0)
+        started = time.monotonic()
+        with pytest.raises(APITimeoutError):
+            c.poll_response("r1")
+        assert time.monotonic() - started < 3.0
+    finally:
+        server.close()
+
+
+def test_body_size_limit_declared(api):
+    c = Client(api_key=KEY, base_url=api.url, max_response_bytes=1000, max_retries=0)
+    api.on("GET", "/responses/r1", reply(200, body(output=[message("x" * 5000)])))
+    with pytest.raises(openai_bg.ResponseTooLargeError) as info:
+        c.poll_response("r1")
+    assert info.value.limit == 1000 and "1000" in str(info.value)
+
+
+def test_body_size_limit_without_content_length():
+    data = json.dumps(body(output=[message("x" * 5000)])).encode()
+    server = RawServer(lambda conn: conn.sendall(
+        b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + data))
+    try:
+        c = Client(api_key=KEY, base_url=server.url, max_response_bytes=1000)
+        c._sleep = Sleeps()
+        with pytest.raises(openai_bg.ResponseTooLargeError):
+            c.poll_response("r1")
+        assert server.connections == 1  # a body too big stays too big
+    finally:
+        server.close()
+
+
+def test_default_body_limit_is_generous():
+    assert Client(api_key=KEY).max_response_bytes >= 64 * 1024 * 1024
+
+
+@pytest.mark.parametrize("name,behaviour", [
+    ("truncated", lambda conn: conn.sendall(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n{\"id\": \"r1\"")),
+    ("reset mid-headers", lambda conn: (conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Le"),
+                                        time.sleep(0.05), reset(conn))),
+    ("reset mid-body", lambda conn: (conn.sendall(
+        b"HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n{\"id\""), time.sleep(0.05),
+        reset(conn))),
+    ("closed before answering", lambda conn: None),
+    ("not HTTP", lambda conn: conn.sendall(b"SSH-2.0-OpenSSH\r\n\r\n")),
+    ("bad chunking", lambda conn: conn.sendall(
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nab\r\n"))])
+def test_broken_http_answers_raise_connection_errors(name, behaviour):
+    server = RawServer(behaviour)
+    try:
+        c = Client(api_key=KEY, base_url=server.url)
+        c._sleep = Sleeps()
+        with pytest.raises(APIConnectionError) as info:
+            c.poll_response("r1")
+        assert not isinstance(info.value, APITimeoutError)
+        assert server.connections == 3  # each is worth retrying for a poll
+    finally:
+        server.close()
+
+
+###############################################################################
+# Secrets
+###############################################################################
+
+def test_the_key_never_appears_in_errors_or_logs(api, caplog):
+    azure = "azure-key-value-123456"
+    c = Client(api_key=KEY, base_url=api.url, max_retries=1,
+               default_headers={"api-key": azure})
+    c._sleep = Sleeps()
+    echo = {"error": {"message": "Incorrect API key provided: %s (%s)" % (KEY, azure),
+                      "type": "invalid_request_error", "code": "invalid_api_key"}}
+    api.on("GET", "/responses/r1", reply(401, echo))
+    api.on("GET", "/responses/r2", reply(500, "internal: " + KEY))
+    api.on("GET", "/responses/r3", reply(200, "<html>%s</html>" % KEY))
+    api.on("POST", "/responses", reply(502, "bad " + KEY))
+    errors = []
+    with caplog.at_level(logging.DEBUG, logger="openai_bg"):
+        for call in (lambda: c.poll_response("r1"), lambda: c.poll_response("r2"),
+                     lambda: c.poll_response("r3"),
+                     lambda: c.create_response(model="m", input="q"),
+                     lambda: Client(api_key=KEY, base_url="http://127.0.0.1:%d" % free_port(),
+                                    max_retries=0).poll_response("r4")):
+            with pytest.raises(OpenAIError) as info:
+                call()
+            errors.append(info.value)
+    assert "[redacted]" in str(errors[0])
+    for exc in errors:
+        for text in (str(exc), repr(exc), repr(exc.args), repr(getattr(exc, "body", ""))):
+            assert KEY not in text and azure not in text
+    assert caplog.records and KEY not in caplog.text and azure not in caplog.text
+    assert KEY not in repr(c) and azure not in repr(c)
+
+
+###############################################################################
+# TLS and proxies
+###############################################################################
+
+@pytest.fixture
+def tls_files(tmp_path):
+    paths = {}
+    for name, text in (("ca.pem", TEST_CA_PEM), ("leaf.pem", TEST_LEAF_PEM),
+                       ("leaf.key", TEST_LEAF_KEY)):
+        path = tmp_path / name
+        path.write_text(text)
+        paths[name] = str(path)
+    return paths
+
+
+@pytest.fixture
+def tls_api(tls_files):
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tls_files["leaf.pem"], tls_files["leaf.key"])
+    server = FakeAPI(tls_context=context)
+    server.on("GET", "/v1/responses/r1", reply(200, body(rid="r1")))
+    yield server
+    server.close()
+
+
+def test_tls_with_callers_context(tls_api, tls_files):
+    context = ssl.create_default_context(cafile=tls_files["ca.pem"])
+    c = Client(api_key=KEY, base_url=tls_api.url + "/v1", ssl_context=context)
+    assert c.poll_response("r1").status == "completed"
+    assert tls_api.requests[0].headers["authorization"] == "Bearer " + KEY
+
+
+def test_tls_is_verified_by_default(tls_api, monkeypatch, tmp_path):
+    empty = tmp_path / "empty-dir"
+    empty.mkdir()
+    monkeypatch.setenv("SSL_CERT_DIR", str(empty))
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    c = Client(api_key=KEY, base_url=tls_api.url + "/v1")
+    c._sleep = Sleeps()
+    with pytest.raises(APIConnectionError) as info:
+        c.poll_response("r1")
+    assert "CERTIFICATE" in str(info.value).upper()
+    assert tls_api.requests == [] and c._sleep == []  # not retried
+
+
+@pytest.mark.parametrize("variable", ["REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE"])
+def test_ca_bundle_variables(tls_api, tls_files, monkeypatch, variable):
+    monkeypatch.delenv("SSL_CERT_FILE", raising=False)
+    monkeypatch.setenv(variable, tls_files["ca.pem"])
+    c = Client(api_key=KEY, base_url=tls_api.url + "/v1")
+    assert c.poll_response("r1").status == "completed"
+
+
+def test_missing_ca_bundle_file_is_a_clear_error(monkeypatch, tmp_path):
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tmp_path / "nope.pem"))
+    with pytest.raises(ValueError, match="REQUESTS_CA_BUNDLE"):
+        Client(api_key=KEY)
+
+
+def test_http_proxy_and_no_proxy(api, monkeypatch):
+    proxy = FakeAPI()
+    try:
+        target = api.url + "/v1/responses/r1"
+        proxy.on("GET", target, reply(200, body(rid="r1", service_tier="via-proxy")))
+        api.on("GET", "/v1/responses/r1", reply(200, body(rid="r1")))
+        monkeypatch.setenv("HTTP_PROXY", proxy.url)
+        monkeypatch.setenv("http_proxy", proxy.url)
+        r = Client(api_key=KEY, base_url=api.url + "/v1").poll_response("r1")
+        assert r.provider_metadata["openai"]["service_tier"] == "via-proxy"
+        assert proxy.paths() == [target] and api.requests == []
+        monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+        monkeypatch.setenv("no_proxy", "127.0.0.1")
+        Client(api_key=KEY, base_url=api.url + "/v1").poll_response("r1")
+        assert len(proxy.requests) == 1 and len(api.requests) == 1
+    finally:
+        proxy.close()
+
+
+class TunnelProxy:
+    """An HTTPS proxy: answers CONNECT and relays bytes, recording targets."""
+
+    def __init__(self):
+        self.connects = []
+        self.seen = bytearray()
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_CONNECT(self):
+                host, port = self.path.rsplit(":", 1)
+                proxy.connects.append(self.path)
+                upstream = socket.create_connection((host, int(port)))
+                self.send_response(200, "Connection established")
+                self.end_headers()
+                self.wfile.flush()
+                import selectors
+                sel = selectors.DefaultSelector()
+                sel.register(self.connection, selectors.EVENT_READ, upstream)
+                sel.register(upstream, selectors.EVENT_READ, self.connection)
+                open_ends = 2
+                while open_ends:
+                    for key, _ in sel.select(5):
+                        data = key.fileobj.recv(65536)
+                        if not data:
+                            sel.unregister(key.fileobj)
+                            open_ends -= 1
+                            continue
+                        proxy.seen.extend(data)
+                        key.data.sendall(data)
+                upstream.close()
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = "http://127.0.0.1:%d" % self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, args=(0.05,),
+                                       daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_https_proxy_tunnels_and_never_sees_the_key(tls_api, tls_files, monkeypatch):
+    proxy = TunnelProxy()
+    try:
+        monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+        monkeypatch.setenv("https_proxy", proxy.url)
+        context = ssl.create_default_context(cafile=tls_files["ca.pem"])
+        c = Client(api_key=KEY, base_url=tls_api.url + "/v1", ssl_context=context)
+        assert c.poll_response("r1").status == "completed"
+        assert proxy.connects == ["127.0.0.1:%d" % tls_api.port]
+        assert KEY.encode() not in bytes(proxy.seen)  # end-to-end encrypted
+        assert tls_api.requests[0].headers["authorization"] == "Bearer " + KEY
+    finally:
+        proxy.close()
+
+
+###############################################################################
+# Threads
+###############################################################################
+
+def test_one_client_many_threads(api, client):
+    def answer(rec):
+        rid = rec.path.rsplit("/", 1)[1]
+        return reply(200, body(rid=rid, output=[message("text of " + rid)]))
+    api.fallback = answer
+    failures = []
+
+    def worker(n):
+        try:
+            for i in range(20):
+                rid = "resp_%d_%d" % (n, i)
+                r = client.poll_response(rid)
+                if r.response_id != rid or r.text != "text of " + rid:
+                    failures.append((rid, r.response_id, r.text))
+        except Exception as exc:  # pragma: no cover - reported below
+            failures.append(repr(exc))
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(32)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert failures == []
+    assert len(api.requests) == 32 * 20
+
+
+###############################################################################
+# Property test: the converter never fails in an undocumented way
+###############################################################################
+
+hypothesis = pytest.importorskip("hypothesis")  # in the test extra; always installed
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
+    | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=4)
+    | st.dictionaries(st.sampled_from(
+        ["id", "type", "status", "output", "text", "content", "usage", "summary",
+         "annotations", "error", "start_index", "end_index", "url", "arguments",
+         "input_tokens", "total_tokens", "refusal", "tools", "name", "x"]),
+        children, max_size=6),
+    max_leaves=25)
+
+
+def mutate(data, value, draw):
+    """Replace one randomly chosen node of ``data`` with ``value``."""
+    node = data
+    while True:
+        keys = list(node) if isinstance(node, dict) else list(range(len(node)))
+        if not keys:
+            return data
+        key = draw(st.sampled_from(keys))
+        child = node[key]
+        if isinstance(child, (dict, list)) and child and draw(st.booleans()):
+            node = child
+            continue
+        node[key] = value
+        return data
+
+
+def check_converter(data):
+    try:
+        r = openai_bg._response_from_json(data, "resp_x")
+    except APIResponseDecodeError:
+        return
+    assert isinstance(r, LlmResponse)
+    assert isinstance(r.text, str) and isinstance(r.done, bool)
+    json.dumps(r.to_dict())
+
+
+@settings(max_examples=300, deadline=None)
+@given(json_values)
+def test_converter_accepts_arbitrary_json(data):
+    check_converter(data)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(sorted(SPEC_EXAMPLES) + ["deep"]), json_values, st.data())
+def test_converter_accepts_mutated_real_bodies(name, value, data):
+    base = DEEP_RESEARCH if name == "deep" else SPEC_EXAMPLES[name]
+    for _ in range(data.draw(st.integers(1, 4))):
+        mutated = mutate(copy.deepcopy(base), value, data.draw)
+        check_converter(mutated)
+
+
+###############################################################################
+# wait_response
+###############################################################################
+
+class FakeClock:
+    """A simulated monotonic clock: sleeping advances it instantly."""
+
+    def __init__(self):
+        self.now = 0.0
+        self.sleeps = []
+
+    def __call__(self):
+        return self.now
+
+    def sleep(self, seconds):
+        assert seconds >= 0
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+@pytest.fixture
+def clock(client):
+    fake = FakeClock()
+    client._clock = fake
+    client._sleep = fake.sleep
+    return fake
+
+
+def test_wait_returns_after_n_polls(api, client, clock):
+    api.on("GET", "/v1/responses/r1", reply(200, body("queued", rid="r1")),
+           reply(200, body("in_progress", rid="r1")), reply(200, body("in_progress", rid="r1")),
+           reply(200, body("completed", rid="r1", output=[message("answer")])))
+    seen = []
+    r = client.wait_response("r1", on_update=seen.append)
+    assert r.text == "answer" and r.status == "completed"
+    assert [s.status for s in seen] == ["queued", "in_progress", "in_progress", "completed"]
+    assert len(api.requests) == 4 and len(clock.sleeps) == 3
+
+
+@pytest.mark.parametrize("status", ["failed", "cancelled", "incomplete", "new_status"])
+def test_wait_returns_on_any_final_status(api, client, clock, status):
+    api.on("GET", "/v1/responses/r1", reply(200, body("in_progress", rid="r1")),
+           reply(200, body(status, rid="r1")))
+    assert client.wait_response("r1").status == status
+
+
+def test_wait_timeout_without_cancel(api, client, clock):
+    api.on("GET", "/v1/responses/r1", reply(200, body("in_progress", rid="r1")))
+    with pytest.raises(openai_bg.WaitTimeoutError) as info:
+        client.wait_response("r1", timeout=30)
+    exc = info.value
+    assert isinstance(exc, TimeoutError) and isinstance(exc, OpenAIError)
+    assert exc.response.status == "in_progress" and exc.response_id == "r1"
+    assert exc.cancelled is False and 30 <= exc.elapsed <= 31
+    assert api.paths("POST") == []
+
+
+def test_wait_timeout_with_cancel(api, client, clock):
+    api.on("GET", "/v1/responses/r1", reply(200, body("in_progress", rid="r1")))
+    api.on("POST", "/v1/responses/r1/cancel", reply(200, body("cancelled", rid="r1")))
+    with pytest.raises(openai_bg.WaitTimeoutError) as info:
+        client.wait_response("r1", timeout=5, cancel_on_timeout=True)
+    assert info.value.cancelled is True
+    assert info.value.response.status == "cancelled"
+    assert api.paths("POST") == ["/v1/responses/r1/cancel"]
+
+
+def test_wait_survives_transient_errors(api, client, clock):
+    api.on("GET", "/v1/responses/r1", reply(200, body("in_progress", rid="r1")),
+           *([reply(503, b"down")] * 3), *([reply(429, b"slow")] * 3),
+           reply(200, body("completed", rid="r1", output=[message("ok")])))
+    assert client.wait_response("r1").text == "ok"
+    assert len(api.requests) == 8
+
+
+def test_wait_survives_network_errors(client, clock):
+    client.base_url = "http://127.0.0.1:%d" % free_port()
+    with pytest.raises(openai_bg.WaitTimeoutError) as info:
+        client.wait_response("r1", timeout=20)
+    assert info.value.response is None
+
+
+@pytest.mark.parametrize("status,cls", [(401, openai_bg.AuthenticationError),
+                                        (403, openai_bg.PermissionDeniedError),
+                                        (404, openai_bg.NotFoundError)])
+def test_wait_raises_permanent_errors_at_once(api, client, clock, status, cls):
+    api.on("GET", "/v1/responses/r1", reply(200, body("in_progress", rid="r1")),
+           reply(status, {"error": {"message": "nope"}}))
+    with pytest.raises(cls) as info:
+        client.wait_response("r1")
+    assert info.value.response_id == "r1"
+    assert len(api.requests) == 2
+    assert "10 minutes" not in str(info.value)
+
+
+def test_wait_404_after_ten_minutes_mentions_expiry(api, client, clock):
+    def answer(rec):
+        if clock.now < 700:
+            return reply(200, body("in_progress", rid="r1"))
+        return reply(404, {"error": {"message": "Response with id 'r1' not found."}})
+    api.on("GET", "/v1/responses/r1", answer)
+    with pytest.raises(openai_bg.NotFoundError) as info:
+        client.wait_response("r1")
+    assert "store=false" in str(info.value) and "10 minutes" in str(info.value)
+
+
+def test_wait_fixed_interval_and_server_hint(api, client, clock):
+    api.on("GET", "/v1/responses/r1", reply(200, body("in_progress", rid="r1")),
+           reply(200, body("in_progress", rid="r1"), {"openai-poll-after-ms": "2500"}),
+           reply(200, body("completed", rid="r1")))
+    client.wait_response("r1", poll_interval=7)
+    assert clock.sleeps == [7, 2.5]
+
+
+@pytest.mark.parametrize("duration", [10, 60, 600, 1800])
+def test_adaptive_schedule(api, client, clock, duration):
+    def answer(rec):
+        status = "completed" if clock.now >= duration else "in_progress"
+        return reply(200, body(status, rid="r1"))
+    api.on("GET", "/v1/responses/r1", answer)
+    client.wait_response("r1")
+    polls = len(api.requests)
+    delay = clock.now - duration
+    print("job of %5d s: %3d polls, detected %.2f s late" % (duration, polls, delay))
+    assert delay <= max(1.0, 0.1 * duration) + 1e-9
+    assert delay <= 30
+    assert polls <= 100
+    if duration == 1800:
+        assert polls < 1800 / 15  # a fixed 1 s poll would make 1,800
+
+
+def test_wait_argument_checks(client):
+    with pytest.raises(ValueError):
+        client.wait_response("r1", timeout=0)
+    with pytest.raises(ValueError):
+        client.wait_response("r1", poll_interval=-1)
+
+
+def test_wait_propagates_keyboard_interrupt(api, client, clock):
+    api.on("GET", "/v1/responses/r1", reply(200, body("in_progress", rid="r1")))
+
+    def interrupt(seconds):
+        raise KeyboardInterrupt
+    client._sleep = interrupt
+    with pytest.raises(KeyboardInterrupt):
+        client.wait_response("r1")
+    assert api.paths("POST") == []
+
+
+def test_create_and_wait_cancels_on_interrupt(api, client, clock):
+    api.on("POST", "/v1/responses", reply(200, body("queued", rid="r1")))
+    api.on("GET", "/v1/responses/r1", reply(200, body("in_progress", rid="r1")))
+    api.on("POST", "/v1/responses/r1/cancel", reply(200, body("cancelled", rid="r1")))
+
+    def interrupt(seconds):
+        raise KeyboardInterrupt
+    client._sleep = interrupt
+    with pytest.raises(KeyboardInterrupt):
+        client.create_and_wait(model="m", input="q")
+    assert api.paths("POST") == ["/v1/responses", "/v1/responses/r1/cancel"]
+
+
+def test_create_and_wait_errors_carry_the_id(api, client, clock):
+    api.on("POST", "/v1/responses", reply(200, body("queued", rid="r1")))
+    api.on("GET", "/v1/responses/r1", reply(403, {"error": {"message": "no"}}))
+    with pytest.raises(openai_bg.PermissionDeniedError) as info:
+        client.create_and_wait(model="m", input="q")
+    assert info.value.response_id == "r1"
+    api.on("GET", "/v1/responses/r1", reply(200, body("in_progress", rid="r1")))
+    with pytest.raises(openai_bg.WaitTimeoutError) as info:
+        client.create_and_wait(model="m", input="q", timeout=3)
+    assert info.value.response_id == "r1"
+
+
+def test_create_and_wait_returns_final_result(api, client, clock):
+    api.on("POST", "/v1/responses", reply(200, body("queued", rid="r1")))
+    api.on("GET", "/v1/responses/r1", reply(200, body("in_progress", rid="r1")),
+           reply(200, body("completed", rid="r1", output=[message("done")])))
+    seen = []
+    r = client.create_and_wait(model="m", input="q", on_update=seen.append)
+    assert r.text == "done" and [s.status for s in seen] == ["queued", "in_progress",
+                                                              "completed"]
+
+
+###############################################################################
+# Command line (the real command, in a subprocess)
+###############################################################################
+
+def cli(api, *args, stdin=None, env=None, prefix=("openai_bg.py",)):
+    environment = {k: v for k, v in os.environ.items()
+                   if not k.upper().startswith("OPENAI_") and not k.upper().endswith("_PROXY")}
+    environment.update(OPENAI_API_KEY=KEY, OPENAI_BASE_URL=api.url + "/v1",
+                       OPENAI_LOG="debug")
+    environment.update(env or {})
+    done = subprocess.run([sys.executable, *prefix, *args], cwd=HERE, input=stdin,
+                          capture_output=True, text=True, env=environment, timeout=60)
+    assert KEY not in done.stdout and KEY not in done.stderr
+    assert "Traceback" not in done.stderr
+    return done
+
+
+def test_cli_create_prints_the_id(api):
+    api.on("POST", "/v1/responses", reply(200, body("queued", rid="resp_new")))
+    done = cli(api, "create", "--model", "o3-deep-research", "--tool", "web_search_preview",
+               "--instructions", "Be brief.", "--param", "max_tool_calls=5",
+               "--param", "service_tier=flex", "--param", 'reasoning={"summary": "auto"}',
+               "What is new?")
+    assert done.returncode == 0 and done.stdout == "resp_new\n"
+    assert api.requests[0].json() == {
+        "model": "o3-deep-research", "input": "What is new?", "instructions": "Be brief.",
+        "tools": [{"type": "web_search_preview"}], "max_tool_calls": 5,
+        "service_tier": "flex", "reasoning": {"summary": "auto"},
+        "background": True, "store": True}
+
+
+def test_cli_create_reads_stdin_and_module_entry_point(api):
+    api.on("POST", "/v1/responses", reply(200, body("queued", rid="resp_new")))
+    done = cli(api, "create", "--model", "m", "-", stdin="from stdin\n",
+               prefix=("-m", "openai_bg"))
+    assert done.returncode == 0 and done.stdout.strip() == "resp_new"
+    assert api.requests[0].json()["input"] == "from stdin\n"
+
+
+def test_cli_poll(api):
+    api.on("GET", "/v1/responses/r1", reply(200, DEEP_RESEARCH))
+    done = cli(api, "poll", "r1")
+    assert done.returncode == 0
+    assert done.stdout.startswith(FIRST + SECOND + "\n")
+    assert "1. Fusion report\n   https://example.org/fusion" in done.stdout
+    assert "2. ITER news\n   https://example.org/iter" in done.stdout
+    api.on("GET", "/v1/responses/r2", reply(200, body("in_progress", rid="r2")))
+    done = cli(api, "poll", "r2")
+    assert done.returncode == 6 and done.stdout == "" and "in_progress" in done.stderr
+
+
+def test_cli_json_output(api):
+    api.on("GET", "/v1/responses/r1", reply(200, DEEP_RESEARCH))
+    done = cli(api, "--json", "poll", "r1")
+    out = json.loads(done.stdout)
+    assert out["response"] == openai_bg._response_from_json(
+        copy.deepcopy(DEEP_RESEARCH), "r1").to_dict()
+    assert out["raw"] == DEEP_RESEARCH
+    done_after = cli(api, "poll", "r1", "--json")  # global options go either side
+    assert json.loads(done_after.stdout) == out
+
+
+def test_cli_wait_progress_and_exit_codes(api):
+    api.on("GET", "/v1/responses/r1", reply(200, body("queued", rid="r1")),
+           reply(200, body("in_progress", rid="r1")), reply(200, body("in_progress", rid="r1")),
+           reply(200, body("completed", rid="r1", output=[message("final answer")])))
+    done = cli(api, "wait", "r1", "--interval", "0.05")
+    assert done.returncode == 0 and done.stdout == "final answer\n"
+    progress = [line for line in done.stderr.splitlines() if line.startswith("r1: ")]
+    assert [line.split(",")[0] for line in progress] == [
+        "r1: queued", "r1: in_progress", "r1: completed"]
+    assert progress[-1].endswith("4 polls")
+
+
+@pytest.mark.parametrize("status,code", [("failed", 1), ("cancelled", 1), ("incomplete", 1)])
+def test_cli_wait_unsuccessful_endings(api, status, code):
+    api.on("GET", "/v1/responses/r1", reply(200, body(status, rid="r1", error={
+        "code": "server_error", "message": "it broke"} if status == "failed" else None)))
+    done = cli(api, "wait", "r1")
+    assert done.returncode == code and status in done.stderr
+    if status == "failed":
+        assert "it broke" in done.stderr
+
+
+def test_cli_wait_timeout_and_cancel(api):
+    api.on("GET", "/v1/responses/r1", reply(200, body("in_progress", rid="r1")))
+    api.on("POST", "/v1/responses/r1/cancel", reply(200, body("cancelled", rid="r1")))
+    done = cli(api, "wait", "r1", "--timeout", "0.3", "--interval", "0.1")
+    assert done.returncode == 5 and "still in_progress" in done.stderr
+    assert api.paths("POST") == []
+    done = cli(api, "wait", "r1", "--timeout", "0.3", "--interval", "0.1",
+               "--cancel-on-timeout")
+    assert done.returncode == 5 and api.paths("POST") == ["/v1/responses/r1/cancel"]
+
+
+def test_cli_cancel(api):
+    api.on("POST", "/v1/responses/r1/cancel", reply(200, body("cancelled", rid="r1")))
+    api.on("POST", "/v1/responses/r2/cancel", reply(200, body("completed", rid="r2")))
+    assert cli(api, "cancel", "r1").returncode == 0
+    done = cli(api, "cancel", "r2")
+    assert done.returncode == 1 and "completed" in done.stderr
+
+
+def test_cli_run(api):
+    api.on("POST", "/v1/responses", reply(200, body("queued", rid="r1")))
+    api.on("GET", "/v1/responses/r1", reply(200, body("completed", rid="r1",
+                                                      output=[message("ran")])))
+    done = cli(api, "run", "--model", "m", "--interval", "0.05", "question")
+    assert done.returncode == 0 and done.stdout == "ran\n"
+    assert "created r1" in done.stderr
+
+
+@pytest.mark.parametrize("status,code,words", [
+    (401, 3, "HTTP 401"), (404, 3, "not found"), (500, 3, "HTTP 500")])
+def test_cli_api_errors(api, status, code, words):
+    api.on("GET", "/v1/responses/r1", reply(status, {"error": {
+        "message": "Response with id 'r1' not found."}}, {"x-request-id": "req_42"}))
+    done = cli(api, "poll", "r1", "--max-retries", "0")
+    assert done.returncode == code
+    (line,) = done.stderr.strip().splitlines()[-1:]
+    assert words in line and "req_42" in line
+
+
+def test_cli_network_error(api):
+    done = cli(api, "poll", "r1", "--max-retries", "0", "--base-url",
+               "http://127.0.0.1:%d/v1" % free_port())
+    assert done.returncode == 4 and "network error" in done.stderr
+
+
+@pytest.mark.parametrize("args", [[], ["poll"], ["create", "q"], ["bogus"],
+                                  ["create", "--model", "m", "--param", "novalue", "q"],
+                                  ["poll", "bad\tid"]])
+def test_cli_usage_errors(api, args):
+    assert cli(api, *args).returncode == 2
+    assert api.requests == []
+
+
+def test_cli_missing_key(api):
+    done = cli(api, "poll", "r1", env={"OPENAI_API_KEY": ""})
+    assert done.returncode == 2 and "OPENAI_API_KEY" in done.stderr
+
+
+def test_cli_help_everywhere(api):
+    for command in ("create", "poll", "wait", "cancel", "run"):
+        done = cli(api, command, "--help")
+        assert done.returncode == 0 and "example" in done.stdout
+
+
+@pytest.mark.skipif(os.name != "posix", reason="SIGINT delivery as on a terminal")
+def test_cli_run_ctrl_c_cancels_the_job(api):
+    api.on("POST", "/v1/responses", reply(200, body("queued", rid="r1")))
+    api.on("GET", "/v1/responses/r1", reply(200, body("in_progress", rid="r1")))
+    api.on("POST", "/v1/responses/r1/cancel", reply(200, body("cancelled", rid="r1")))
+    environment = dict(os.environ, OPENAI_API_KEY=KEY, OPENAI_BASE_URL=api.url + "/v1")
+    # A CI shell may start us with SIGINT ignored; a terminal user's shell does not.
+    proc = subprocess.Popen(
+        [sys.executable, "openai_bg.py", "run", "--model", "m", "--interval", "0.05", "q"],
+        cwd=HERE, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.monotonic() + 30
+    while len(api.paths("GET")) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    assert api.paths("POST")[-1] == "/v1/responses/r1/cancel"
+    assert "cancelled" in err and "Traceback" not in err
+
+
+def test_cli_run_no_cancel_leaves_the_job(api):
+    api.on("POST", "/v1/responses", reply(200, body("queued", rid="r1")))
+    api.on("GET", "/v1/responses/r1", reply(200, body("in_progress", rid="r1")))
+    environment = dict(os.environ, OPENAI_API_KEY=KEY, OPENAI_BASE_URL=api.url + "/v1")
+    proc = subprocess.Popen(
+        [sys.executable, "openai_bg.py", "run", "--model", "m", "--interval", "0.05",
+         "--no-cancel", "q"],
+        cwd=HERE, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    deadline = time.monotonic() + 30
+    while len(api.paths("GET")) < 2 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    assert api.paths("POST") == ["/v1/responses"]
+    assert "still running" in err
+
+
+def test_openai_log_debug_logs_requests_without_the_key(api):
+    api.on("GET", "/v1/responses/r1", reply(503, b""), reply(200, body(rid="r1")))
+    done = cli(api, "poll", "r1", env={"OPENAI_LOG": "debug"})
+    assert done.returncode == 0
+    assert "retrying GET /responses/r1" in done.stderr
+
+
+###############################################################################
+# Import discipline
+###############################################################################
+
+def test_import_uses_only_the_standard_library():
+    code = r"""
+import sys, json
+sys.path.insert(0, %r)
+before = set(sys.modules)
+import openai_bg
+new = sorted(set(sys.modules) - before)
+print(json.dumps(new))
+""" % HERE
+    out = subprocess.run([sys.executable, "-I", "-c", code], cwd=HERE, capture_output=True,
+                         text=True, check=True, env={"PYTHONPATH": HERE, "PATH": ""})
+    new = json.loads(out.stdout)
+    stdlib = getattr(sys, "stdlib_module_names", None)
+    if stdlib is None:  # Python < 3.10: every module must come from the stdlib dir
+        import sysconfig
+        stdlib_dir = os.path.realpath(sysconfig.get_paths()["stdlib"])
+        check = subprocess.run(
+            [sys.executable, "-I", "-c", code.replace(
+                "print(json.dumps(new))",
+                "print(json.dumps([m for m in new if m != 'openai_bg' and "
+                "getattr(sys.modules[m], '__file__', None) and not "
+                "__import__('os').path.realpath(sys.modules[m].__file__).startswith(%r)]))"
+                % stdlib_dir)],
+            cwd=HERE, capture_output=True, text=True, check=True,
+            env={"PYTHONPATH": HERE, "PATH": ""})
+        assert json.loads(check.stdout) == []
+    else:
+        outside = [m for m in new if m.split(".")[0] not in stdlib and m != "openai_bg"]
+        assert outside == []
+    assert "openai_bg" in new
+    # Heavy modules are imported on first use, not at import time.
+    for heavy in ("urllib.request", "http.client", "ssl", "argparse"):
+        assert heavy not in new
+
+
+def test_all_names_exist():
+    for name in openai_bg.__all__:
+        assert hasattr(openai_bg, name), name
+
+
+###############################################################################
+# A test-only CA and a certificate for 127.0.0.1 it signed (valid until 2126),
+# made with openssl for these tests; they protect nothing.
+###############################################################################
+
+TEST_CA_PEM = """\
+-----BEGIN CERTIFICATE-----
+MIIDCjCCAfKgAwIBAgIUTBarXmaPbjsfnZO907LcfeMBUWUwDQYJKoZIhvcNAQEL
+BQAwHDEaMBgGA1UEAwwRb3BlbmFpX2JnIHRlc3QgQ0EwIBcNMjYxMTI3MDYxMDU0
+WhgPMjEyNjExMDMwNjEwNTRaMBwxGjAYBgNVBAMMEW9wZW5haV9iZyB0ZXN0IENB
+MIIBIjANBgkqhkiG9w0BAQEFAAOCAQ8AMIIBCgKCAQEAxGIrnc8WcU5nttReYhVJ
+70//dOZ06OiZgX3QHcnL9GH51OF+1fRFE1j02tPply1txQb0rTZGA0nUNtkLUEnY
+CCdtw7kvqcchWYcSkJChdfzZQYz6L0tRbL48WZF7bDbnUqtqSqrPPKy/558c7wAA
+XNcDzkdd8Uoljghjj1uiTbxiGwjUMxOW1I2RBe76M+22gcewf8Tqge/q4e9OflEd
+EZ1efMDCn2/TQTGYOp1ytxqWnZHazrEu9XnZ8zmdqYdBBbBexLAXJ0BVKO4g3QG3
+toSNaUBJZMEKRNKq73xJlH0MHGClZChgq4A3bphc6vbQ1PrHMD5xtIQiaV5Dg7q9
+1wIDAQABo0IwQDAPBgNVHRMBAf8EBTADAQH/MA4GA1UdDwEB/wQEAwIBBjAdBgNV
+HQ4EFgQUKs8L+eiLtc8OFJALIeNsYeU2aJwwDQYJKoZIhvcNAQELBQADggEBAIvW
+1B30pf38kvE7VmYWV+M0gSJytFJzdeyQ2+fqUOXRP8HCmI09Iasa8+PMMyWS3ppG
+5VLUz+cSLbgDxBDaX4YTLn2TAQibdvTXdSJlTJnAE2U+kg2DdKGT12iLJp4I+JK7
+O1yBVsQFc5RqbbPlJ/L7AxPuK4PWmdxjfhNLBbI5SyfSoALefmo7yi7c6SQ0mAGC
+ukkcbeXX+xD2HS8dQ1va2tMyjvQDplMs/j598WZdghq7HMfjIan0G4TWU1LKcwVn
++tGgjHQuCXC84OHMFtRajZY85qBSZnW9rNv7sUkMvhcTcpspmJd8tDz3aY2GelWe
+A3050EgglJjImfIFeIw=
+-----END CERTIFICATE-----
+"""
+
+TEST_LEAF_PEM = """\
+-----BEGIN CERTIFICATE-----
+MIIDUzCCAjugAwIBAgIUHMtrQ5IEQ7UXu8cz3FU9bc96V1wwDQYJKoZIhvcNAQEL
+BQAwHDEaMBgGA1UEAwwRb3BlbmFpX2JnIHRlc3QgQ0EwIBcNMjYxMTI3MDYxMDU0
+WhgPMjEyNjExMDMwNjEwNTRaMBQxEjAQBgNVBAMMCTEyNy4wLjAuMTCCASIwDQYJ
+KoZIhvcNAQEBBQADggEPADCCAQoCggEBAKgOZ+Opl1bE2jluENcYE4KFgXbsb7u3
+7i6mrsueGhiBjActWvOh3JXIgbwL4TkIK8eAd8VXZVIq562vetlYWmiqgiR5lurK
+euFCmaMiyKZkWB5OVYrwNToas7GQ+oPBgJj/wOaTo11B/TQxxdZpejZyHkQi+AnL
+9SvN3mvLe+ExuTDyqUmkF7EeNJ/AgA6Ro+bxBQLNTiT0I3To9SdDSfpYGruqqQSz
+eQzwCLl4mz7KRogxDnLY+B9dZJ6fhdhBIG617dSnxKv2PZPQCs2RMYYd7tnSrvPL
++/aj94wSaJ0O9vWnRKiD0L2DLzZiSUPYthA9bC4/8PUMAyS3/S6W6KECAwEAAaOB
+kjCBjzAMBgNVHRMBAf8EAjAAMA4GA1UdDwEB/wQEAwIFoDATBgNVHSUEDDAKBggr
+BgEFBQcDATAaBgNVHREEEzARhwR/AAABgglsb2NhbGhvc3QwHQYDVR0OBBYEFLwP
+FS/2T+hz04fOrWiaYtvlO4SwMB8GA1UdIwQYMBaAFCrPC/noi7XPDhSQCyHjbGHl
+NmicMA0GCSqGSIb3DQEBCwUAA4IBAQC3CDqDc0S/OzmwIQzqax9YKqSxUT9kbbpe
+qzWq+W1y44kKcRGoS/VpVoB5Gi6u8cypn9qnLfDj9rU2bJ2yrwMZx3Wa8cuBJDB8
+m1B6amoNtGsKnr74dnv8CK6+g4eSLqeFkOsLWOF7w3q400nMNMOBusU5Jt4cQ7hX
+T1j83NWjeiie3chw+2fidX4CeKnj22pI4tIbt5XzI3Wja6oYrLCVU2luCNjOtZbb
+hf8856UgszknLdQIVSXU6rsWzWrE+u0rJXmBaUpIryNrrdDy6GPlqKCjoukBhjtm
+1903ZVHQ1yxO7snaonap68KtXMi7sQmRjd65xsV1ZP0jIsDihi4L
+-----END CERTIFICATE-----
+"""
+
+TEST_LEAF_KEY = """\
+-----BEGIN PRIVATE KEY-----
+MIIEvwIBADANBgkqhkiG9w0BAQEFAASCBKkwggSlAgEAAoIBAQCoDmfjqZdWxNo5
+bhDXGBOChYF27G+7t+4upq7LnhoYgYwHLVrzodyVyIG8C+E5CCvHgHfFV2VSKuet
+r3rZWFpoqoIkeZbqynrhQpmjIsimZFgeTlWK8DU6GrOxkPqDwYCY/8Dmk6NdQf00
+McXWaXo2ch5EIvgJy/Urzd5ry3vhMbkw8qlJpBexHjSfwIAOkaPm8QUCzU4k9CN0
+6PUnQ0n6WBq7qqkEs3kM8Ai5eJs+ykaIMQ5y2PgfXWSen4XYQSBute3Up8Sr9j2T
+0ArNkTGGHe7Z0q7zy/v2o/eMEmidDvb1p0Sog9C9gy82YklD2LYQPWwuP/D1DAMk
+t/0uluihAgMBAAECggEABsLBmi6N6I81yj6rzcNpsYQGb87WNeKR4e2RtZ5QJXE8
+vWMtOATod1wgH/0IW/+Ap197MgSwjkwskteu5QSBapmFb8s2b46iv+IqhR4WnV8H
+Dn0PQu4j7gj59qhC8776me0cCQqidVN8yLdB4rzOjlcr8YjImrhKTi9ThdmjS61g
+I6tEmMi4ihXn5RMuvv/uXO+16T99AqlU7eX6CoSEvBuBNtmoCG6VmibzOZ4AqAKq
++Q+twCmvLt75Pa0F2vzCi8exfKcrB6iB5L9I2FyX7CnFPCT3LL6WBfv9I4Gl0M3F
+HDHm5FUnQt7oiGQLkPsqMQkVJuW5FgZMBI5YY/VQmQKBgQDlwp0v6OTFxJ19AjJn
+4a6q9OJK+6MaGVPbIWqOjUplhxBU5l6gQB2DXPeJ5Tio7Gzy/5Io+dZLHG+4GqJK
+442X51A6x2OX6BOdsdALj7AKVlQ9mxbmzrJJitzA3XvGpyca5LorIDrHuprsdJiY
+e1NZzgBvAnK2Yy3A8WByBozfzQKBgQC7P8jAsRDBEmBip/xRivUxFM/F7TNnDlw1
+LOgATw4VeQjSX3sKjj9xE5auQVFZY/TZmrb+u9ILYr/VIwLDCc8bJMVEU3QTPsJ6
+3RRIGZIWXR0096NUoD6Rf3B+JZpv0F5s1+EyXeW+MdaASdCvkScDMzW8prEe0vvr
+BTvHU/TQJQKBgQDk7QMXYHLJhrzweIbmsJwLpJHw6kc50vCVjvcP8EGnZWrlXN/9
+xcRiRfgywlyxG1j2yaTFBSH6luvNwWPhQFetegGbf12BVvBsmGXVjyZ1Nk0bUPMB
+qANGeYC4/jW82oGBL1M7cxJ+PTTt0sLUc1S6TyJpeUP47FsDOr3A/zvQJQKBgQCI
+iOLuNm48ChVD+q+OGd/dkQpLjUE89QihMYRdrUdcuuuG0l5afQyffCQUHcaegrcn
+8JtctUFcUf4FAMljxARDC5XX025BFjMi+Y9vX03Zhr3kQGnVLB9TYnR5Vxv8ShiA
+Dw3C9xqti5OX6bsEObgTqkSVsYpXKorMfP1ww7QwDQKBgQDc6ReTaCR7WUyk4q42
+hcZd4uJjOYdDa3Og4SLfdB+CBQ+sJWe9LvxZOj6QMwBspSOpTws+7+fgm1o44Qej
+wDmi4eVKzp8av781V6jsPfJqoBFYlQ/h5unYWj0z+MXlorfXfN7P6RjmLvlbYMSC
+dueZjies/U9vAax/y6+HzJdChQ==
+-----END PRIVATE KEY-----
+"""
