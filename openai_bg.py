@@ -66,10 +66,8 @@ __all__ = [
 # import time that a cron job pays on every start.
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover
-    import http.client
     import ssl
-    import urllib.request
-    from typing import (Any, Callable, Dict, Iterator, List, Mapping,
+    from typing import (Any, Callable, Dict, List, Mapping,
                         Optional, Sequence, Tuple, Union)
 
     Part = Union["TextPart", "ThinkingPart", "FunctionCallPart",
@@ -897,7 +895,7 @@ def _transport_classes() -> Tuple[Any, Any]:
     class HTTPSHandler(urllib.request.HTTPSHandler):
         def https_open(self, req: Any) -> Any:
             return self.do_open(connection_factory(HTTPSConnection, req), req,
-                                context=self._context)
+                                context=self._context)  # type: ignore[attr-defined]
 
     class Request(urllib.request.Request):
         deadline = 0.0
@@ -1065,7 +1063,7 @@ def _retry_after(headers: Dict[str, str]) -> Optional[float]:
 
 def _backoff(retries_taken: int) -> float:
     import random
-    delay = min(_INITIAL_RETRY_DELAY * 2 ** retries_taken, _MAX_RETRY_DELAY)
+    delay = min(_INITIAL_RETRY_DELAY * 2.0 ** retries_taken, _MAX_RETRY_DELAY)
     return delay * (1 - 0.25 * random.random())
 
 
@@ -1857,10 +1855,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 options["ssl_context"] = ssl.create_default_context(
                     cafile=args.ca_bundle)
             except (OSError, ssl.SSLError) as exc:
-                raise _UsageError("--ca-bundle %s: %s" % (args.ca_bundle, exc))
+                raise _UsageError("--ca-bundle %s: %s"
+                                  % (args.ca_bundle, exc)) from None
         client = Client(**options)
         progress = _Progress(sys.stderr, client._clock)
-        wait = dict(timeout=getattr(args, "timeout", None),
+        wait = dict(timeout=getattr(args, "timeout", None),  # type: Dict[str, Any]
                     poll_interval=getattr(args, "interval", None),
                     on_update=progress.update,
                     cancel_on_timeout=getattr(args, "cancel_on_timeout", False))
