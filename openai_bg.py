@@ -105,8 +105,10 @@ _WAIT_AGE_FRACTION = 0.1
 # Unstored background responses are kept about ten minutes.
 _EXPIRY_HINT_SECONDS = 600.0
 
-# Output item types the reference turns into server-side tool call parts, and
-# those it also lists in provider_metadata["openai"]["built_in_tool_outputs"].
+# Output item types the reference lists in
+# provider_metadata["openai"]["built_in_tool_outputs"].  Every item that is not
+# a message, reasoning or function call becomes a server-side tool part: a
+# tool response for ``*_output`` types, else a tool call.
 _BUILT_IN_TOOL_TYPES = frozenset({
     "web_search_call", "file_search_call", "computer_call",
     "image_generation_call", "code_interpreter_call", "local_shell_call",
@@ -581,14 +583,21 @@ def _convert_usage(usage: Any) -> Optional[UsageMetadata]:
             output_details.get("reasoning_tokens")))
 
 
-def _citation(annotation: JSONDict, offset: int) -> CitationSource:
-    start = _count_or_none(annotation.get("start_index"))
-    end = _count_or_none(annotation.get("end_index"))
-    return CitationSource(
-        uri=_str_or_none(annotation.get("url")),
-        title=_str_or_none(annotation.get("title")),
-        start_index=None if start is None else start + offset,
-        end_index=None if end is None else end + offset)
+def _citations(annotations: Any, offset: int) -> List[CitationSource]:
+    """The ``url_citation`` annotations of one text part, with indices
+    shifted by ``offset``, the part's position in the joined text."""
+    found = []
+    for annotation in _dicts(annotations):
+        if annotation.get("type") != "url_citation":
+            continue
+        start = _count_or_none(annotation.get("start_index"))
+        end = _count_or_none(annotation.get("end_index"))
+        found.append(CitationSource(
+            _str_or_none(annotation.get("url")),
+            _str_or_none(annotation.get("title")),
+            None if start is None else start + offset,
+            None if end is None else end + offset))
+    return found
 
 
 def _parse_arguments(arguments: Any) -> Any:
@@ -600,47 +609,73 @@ def _parse_arguments(arguments: Any) -> Any:
         return {}
 
 
-class _OutputConverter:
-    """Walks ``output`` once, collecting parts, citations and metadata."""
+class _Output:
+    """What one walk over ``output`` collects: parts, citations, metadata."""
 
-    def __init__(self) -> None:
+    def __init__(self, items: Any) -> None:
         self.parts = []  # type: List[Part]
         self.citations = []  # type: List[CitationSource]
-        self.text_length = 0
         self.refusals = []  # type: List[str]
         self.phase = None  # type: Optional[str]
         self.encrypted_content = None  # type: Optional[str]
         self.tool_names = []  # type: List[str]
         self.built_in_tool_outputs = []  # type: List[JSONDict]
         self.history_parts = []  # type: List[JSONDict]
+        if isinstance(items, list):
+            self._walk(items)
 
-    def add_item(self, item: JSONDict) -> None:
-        kind = item.get("type")
-        if not isinstance(kind, str):
-            kind = ""
-        if kind == "message":
-            self._add_message(item)
-        elif kind == "reasoning":
-            self._add_reasoning(item)
-        elif kind == "function_call":
-            self.parts.append(FunctionCallPart(
-                name=_str_or_none(item.get("name")) or "",
-                args=_parse_arguments(item.get("arguments")),
-                id=_str_or_none(item.get("call_id"))))
-        else:
-            # Built-in tools, and (unlike the reference, which drops them)
-            # item types we do not know: kept, never an exception.
-            if kind in _BUILT_IN_TOOL_TYPES:
-                self.built_in_tool_outputs.append(item)
-            if kind == "mcp_list_tools":
-                self.tool_names.extend(
-                    name for name in (_str_or_none(t.get("name"))
-                                      for t in _dicts(item.get("tools")))
-                    if name)
-            if kind in _TOOL_RESPONSE_TYPES or kind.endswith("_output"):
-                self.parts.append(ServerToolResponsePart(item))
+    def _walk(self, items: List[Any]) -> None:
+        # One flat loop with local names: a deep-research body has thousands
+        # of items, and this walk is most of the conversion's cost.
+        add_part = self.parts.append
+        add_tool_output = self.built_in_tool_outputs.append
+        add_history = self.history_parts.append
+        built_in = _BUILT_IN_TOOL_TYPES
+        for item in items:
+            if not isinstance(item, dict):
+                continue
+            kind = item.get("type")
+            if not isinstance(kind, str):
+                kind = ""
+            if kind in built_in:
+                add_tool_output(item)
+                if kind == "mcp_list_tools":
+                    self.tool_names.extend(
+                        name for name in (_str_or_none(t.get("name"))
+                                          for t in _dicts(item.get("tools")))
+                        if name)
+                if kind in _TOOL_RESPONSE_TYPES:
+                    add_part(ServerToolResponsePart(item))
+                else:
+                    add_part(ServerToolCallPart(item))
+            elif kind == "reasoning":
+                add_history({"server_tool_call": item})
+                encrypted = item.get("encrypted_content")
+                if isinstance(encrypted, str):
+                    self.encrypted_content = encrypted
+                thinking = ""
+                summary = item.get("summary")
+                if isinstance(summary, list):
+                    for entry in summary:
+                        if isinstance(entry, dict):
+                            text = entry.get("text")
+                            if isinstance(text, str):
+                                thinking += text
+                if thinking:
+                    add_part(ThinkingPart(thinking))
+            elif kind == "message":
+                self._add_message(item)
+            elif kind == "function_call":
+                add_part(FunctionCallPart(
+                    name=_str_or_none(item.get("name")) or "",
+                    args=_parse_arguments(item.get("arguments")),
+                    id=_str_or_none(item.get("call_id"))))
+            elif kind.endswith("_output"):
+                # Unlike the reference, which drops item types it does not
+                # know, we keep them: never lost, never an exception.
+                add_part(ServerToolResponsePart(item))
             else:
-                self.parts.append(ServerToolCallPart(item))
+                add_part(ServerToolCallPart(item))
 
     def _add_message(self, item: JSONDict) -> None:
         phase = _str_or_none(item.get("phase"))
@@ -652,10 +687,10 @@ class _OutputConverter:
                 text = entry.get("text")
                 if not isinstance(text, str) or not text:
                     continue
-                for annotation in _dicts(entry.get("annotations")):
-                    if annotation.get("type") == "url_citation":
-                        self.citations.append(
-                            _citation(annotation, self.text_length))
+                annotations = entry.get("annotations")
+                if annotations:
+                    self.citations.extend(
+                        _citations(annotations, self.text_length))
                 self.parts.append(TextPart(text))
                 self.text_length += len(text)
             elif kind == "refusal":
@@ -663,17 +698,7 @@ class _OutputConverter:
                 if refusal:
                     self.refusals.append(refusal)
 
-    def _add_reasoning(self, item: JSONDict) -> None:
-        self.history_parts.append({"server_tool_call": item})
-        encrypted = _str_or_none(item.get("encrypted_content"))
-        if encrypted is not None:
-            self.encrypted_content = encrypted
-        thinking = "".join(
-            text for text in (_str_or_none(s.get("text"))
-                              for s in _dicts(item.get("summary")))
-            if text)
-        if thinking:
-            self.parts.append(ThinkingPart(thinking))
+    text_length = 0
 
     def metadata(self, response_id: str, status: str,
                  body: JSONDict) -> JSONDict:
@@ -726,9 +751,7 @@ def _response_from_json(body: Any, requested_id: Optional[str] = None
         meta = {"response_id": response_id, "status": status}  # type: JSONDict
         result = LlmResponse(provider_metadata={"openai": meta}, raw=body)
     else:
-        converter = _OutputConverter()
-        for item in _dicts(body.get("output")):
-            converter.add_item(item)
+        converter = _Output(body.get("output"))
         meta = converter.metadata(response_id, status, body)
         finish = _finish_reason(status, body)
         if converter.refusals and finish is not None:
@@ -910,13 +933,17 @@ _TRANSPORT = None  # type: Optional[Tuple[Any, Any]]
 
 def _build_opener(ssl_context: Any) -> Any:
     """An opener with no redirect handling and no error processing: every
-    status comes back as a response, and the client decides."""
+    status comes back as a response, and the client decides.  Without an
+    SSL context (a plain-http base URL) it cannot speak https at all."""
     import urllib.request
     http_handler, https_handler = _transport_classes()[1]
     opener = urllib.request.OpenerDirector()
     # ProxyHandler reads HTTP(S)_PROXY / NO_PROXY as the stdlib does.
-    for handler in (urllib.request.ProxyHandler(), urllib.request.UnknownHandler(),
-                    http_handler(), https_handler(context=ssl_context)):
+    handlers = [urllib.request.ProxyHandler(), urllib.request.UnknownHandler(),
+                http_handler()]
+    if ssl_context is not None:
+        handlers.append(https_handler(context=ssl_context))
+    for handler in handlers:
         opener.add_handler(handler)
     return opener
 
@@ -1407,7 +1434,9 @@ class Client:
         with self._opener_lock:
             if self._opener is None:
                 context = self._ssl_context
-                if context is None:
+                # Loading the system CAs costs tens of milliseconds: only
+                # pay for it when the base URL needs TLS.
+                if context is None and self.base_url.startswith("https:"):
                     import ssl
                     context = ssl.create_default_context(
                         cafile=self._ca_bundle)
