@@ -168,34 +168,40 @@ def run_snippet(python, base, code):
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def import_time(python, who, repeats):
+def import_time(python, who):
+    """Seconds ``import ...`` takes in a fresh interpreter."""
     code = ("t = time.perf_counter()\n%s\nprint(json.dumps(time.perf_counter() - t))"
             % IMPORTS[who])
-    return statistics.median(run_snippet(python, "", code) for _ in range(repeats))
+    return run_snippet(python, "", code)
 
 
-def cold_start(python, base, who, repeats):
-    code = POLLS[who] + "\npoll(RID)\nprint(1)"
-    times = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        run_snippet(python, base, code)
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+def cold_start(python, base, who):
+    """Seconds for a fresh interpreter to import and poll once."""
+    started = time.perf_counter()
+    run_snippet(python, base, POLLS[who] + "\npoll(RID)\nprint(1)")
+    return time.perf_counter() - started
 
 
-def warm_poll(python, base, who, polls, rounds):
+def warm_poll(python, base, who, polls):
+    """Per-call seconds over ``polls`` sequential polls after a warm-up."""
     code = POLLS[who] + textwrap.dedent("""
         poll(RID)
-        per_call = []
+        t = time.perf_counter()
         for _ in range(%d):
-            t = time.perf_counter()
-            for _ in range(%d):
-                poll(RID)
-            per_call.append((time.perf_counter() - t) / %d)
-        print(json.dumps(sorted(per_call)[len(per_call) // 2]))
-        """ % (rounds, polls, polls))
+            poll(RID)
+        print(json.dumps((time.perf_counter() - t) / %d))
+        """ % (polls, polls))
     return run_snippet(python, base, code)
+
+
+def interleaved(measure, who, rounds):
+    """Median per contender of ``measure(w)``, taking turns round by round so
+    that a slow moment of the machine hits every contender alike."""
+    results = {w: [] for w in who}
+    for _ in range(rounds):
+        for w in who:
+            results[w].append(measure(w))
+    return {w: statistics.median(v) for w, v in results.items()}
 
 
 def peak_rss(python, base, who):
@@ -272,7 +278,7 @@ def main(argv=None):
     quick = args.quick
     big_items = 60 if quick else 6000
     cold_repeats = 2 if quick else 15
-    polls, rounds = (5, 1) if quick else (300, 5)
+    polls, rounds = (5, 1) if quick else (300, 7)
 
     # Installed code has its bytecode cached; make sure ours does too, even
     # under PYTHONDONTWRITEBYTECODE, so the import is timed as users get it.
@@ -287,16 +293,16 @@ def main(argv=None):
     server, base = start_server(big_items)
     try:
         started = time.perf_counter()
-        imports = {w: import_time(python[w], w, cold_repeats) for w in who}
-        cold = {w: cold_start(python[w], base, w, cold_repeats) for w in who}
-        warm = {w: warm_poll(python[w], base, w, polls, rounds) for w in who}
+        imports = interleaved(lambda w: import_time(python[w], w), who, cold_repeats)
+        cold = interleaved(lambda w: cold_start(python[w], base, w), who, cold_repeats)
+        warm = interleaved(lambda w: warm_poll(python[w], base, w, polls), who, rounds)
         rss = {w: peak_rss(python[w], base, w) for w in who}
     finally:
         server.terminate()
         server.wait()
-    big = convert_times(sys.executable, big_items, 3 if quick else 7, False)
+    big = convert_times(sys.executable, big_items, 3 if quick else 15, False)
     if has_sdk:
-        big["sdk"] = convert_times(sdk_python, big_items, 3 if quick else 7, True)["sdk"]
+        big["sdk"] = convert_times(sdk_python, big_items, 3 if quick else 5, True)["sdk"]
     sizes = [10, 100, 1000] if quick else [60, 600, 6000]
     scale = scaling(sizes, 3 if quick else 15)
     elapsed = time.perf_counter() - started
@@ -309,7 +315,7 @@ def main(argv=None):
     rows = [
         ("import (in-process)", imports, "floor = import urllib.request, json"),
         ("cold start: import + 1 poll (process)", cold, "fresh interpreter each"),
-        ("warm poll, per call", warm, "%d sequential polls, median of %d" % (polls, rounds)),
+        ("warm poll, per call", warm, "%d sequential polls, median of %d rounds" % (polls, rounds)),
         ("peak RSS polling the big body", rss, "%.1f MB body" % (big["bytes"] / 1e6)),
     ]
     header = "%-40s %11s %11s %11s %9s %9s" % ("measure", "floor", "openai_bg", "SDK",

@@ -2091,6 +2091,20 @@ def test_all_names_exist():
 
 
 ###############################################################################
+# The benchmark still runs (a smoke run: tiny sizes, no timing assertions)
+###############################################################################
+
+def test_benchmark_smoke():
+    done = subprocess.run([sys.executable, "bench_openai_bg.py", "--quick",
+                           "--sdk-python", sys.executable], cwd=HERE,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    for row in ("import (in-process)", "cold start", "warm poll, per call", "peak RSS",
+                "big body", "scaling", "target warm poll <= 1.15x floor"):
+        assert row in done.stdout
+
+
+###############################################################################
 # A test-only CA and a certificate for 127.0.0.1 it signed (valid until 2126),
 # made with openssl for these tests; they protect nothing.
 ###############################################################################
