@@ -976,7 +976,7 @@ def _read_body(response: Any, limit: int, url: str, method: str) -> bytes:
         # One read of exactly that many bytes (http.client raises
         # IncompleteRead if the connection closes early).
         return bytes(response.read())
-    chunks = []
+    chunks = []  # type: List[bytes]
     size = 0
     while True:
         chunk = response.read(_READ_CHUNK)
@@ -1338,8 +1338,11 @@ class Client:
         while True:
             server_delay = None  # type: Optional[float]
             try:
+                previous = last.status if last else None
                 last, headers = self._poll(response_id)
                 polls += 1
+                if last.status != previous:
+                    _logger.info("response %s is %s", response_id, last.status)
                 hint = headers.get("openai-poll-after-ms")
                 if hint is not None:
                     try:
@@ -1475,8 +1478,13 @@ class Client:
         retries_taken = 0
         while True:
             try:
+                started = time.monotonic()
                 status, reason, answer_headers, raw = self._attempt(
                     opener, method, url, safe_url, headers, data)
+                _logger.debug("%s %s -> HTTP %d, %d bytes in %.0f ms "
+                              "(request id %s)", method, path, status,
+                              len(raw), (time.monotonic() - started) * 1000,
+                              answer_headers.get("x-request-id"))
             except _AttemptFailed as failure:
                 error = failure.error
                 if create and failure.sent:
@@ -1784,6 +1792,18 @@ def _cli_parser() -> Any:
     return parser
 
 
+def _interrupt_on_sigterm() -> None:
+    """Treat SIGTERM like Ctrl-C, so that ``timeout 3600 openai-bg run ...``
+    or a stopped container cancels the job instead of orphaning it."""
+    import signal
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, interrupt)
+
+
 def _cli_create_params(args: Any) -> JSONDict:
     text = sys.stdin.read() if args.input == "-" else args.input
     if not text.strip():
@@ -1929,6 +1949,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                                  % (result.response_id, result.status))
             return _cli_outcome(result)
         if args.command == "run":
+            _interrupt_on_sigterm()
             params = _cli_create_params(args)
             created = client.create_response(**params)
             response_id = created.response_id

@@ -1300,6 +1300,18 @@ def test_create_not_retried_after_timeout_once_sent():
         server.close()
 
 
+def test_poll_retries_timeouts():
+    server = RawServer(lambda conn: time.sleep(2))
+    try:
+        c = Client(api_key=KEY, base_url=server.url, timeout=0.3)
+        c._sleep = Sleeps()
+        with pytest.raises(APITimeoutError):
+            c.poll_response("r1")
+        assert server.connections == 3 and len(c._sleep) == 2
+    finally:
+        server.close()
+
+
 def test_poll_retries_resets():
     server = RawServer(reset)
     try:
@@ -1999,39 +2011,37 @@ def test_cli_help_everywhere(api):
         assert done.returncode == 0 and "example" in done.stdout
 
 
-@pytest.mark.skipif(os.name != "posix", reason="SIGINT delivery as on a terminal")
-def test_cli_run_ctrl_c_cancels_the_job(api):
+def start_run(api, *extra):
+    """Start ``openai_bg.py run`` on a job that never finishes; return once it
+    is polling.  SIGINT is reset to its default in the child: a CI shell may
+    start us with it ignored, a terminal user's shell does not."""
     api.on("POST", "/v1/responses", reply(200, body("queued", rid="r1")))
     api.on("GET", "/v1/responses/r1", reply(200, body("in_progress", rid="r1")))
     api.on("POST", "/v1/responses/r1/cancel", reply(200, body("cancelled", rid="r1")))
     environment = dict(os.environ, OPENAI_API_KEY=KEY, OPENAI_BASE_URL=api.url + "/v1")
-    # A CI shell may start us with SIGINT ignored; a terminal user's shell does not.
     proc = subprocess.Popen(
-        [sys.executable, "openai_bg.py", "run", "--model", "m", "--interval", "0.05", "q"],
+        [sys.executable, "openai_bg.py", "run", "--model", "m", "--interval", "0.05",
+         *extra, "q"],
         cwd=HERE, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 30
     while len(api.paths("GET")) < 2 and time.monotonic() < deadline:
         time.sleep(0.02)
-    proc.send_signal(signal.SIGINT)
+    return proc
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_cli_run_interrupted_cancels_the_job(api, signum):
+    proc = start_run(api)
+    proc.send_signal(signum)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130
     assert api.paths("POST")[-1] == "/v1/responses/r1/cancel"
-    assert "cancelled" in err and "Traceback" not in err
+    assert "cancelled" in err and "Traceback" not in err and KEY not in err
 
 
 def test_cli_run_no_cancel_leaves_the_job(api):
-    api.on("POST", "/v1/responses", reply(200, body("queued", rid="r1")))
-    api.on("GET", "/v1/responses/r1", reply(200, body("in_progress", rid="r1")))
-    environment = dict(os.environ, OPENAI_API_KEY=KEY, OPENAI_BASE_URL=api.url + "/v1")
-    proc = subprocess.Popen(
-        [sys.executable, "openai_bg.py", "run", "--model", "m", "--interval", "0.05",
-         "--no-cancel", "q"],
-        cwd=HERE, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    deadline = time.monotonic() + 30
-    while len(api.paths("GET")) < 2 and time.monotonic() < deadline:
-        time.sleep(0.02)
+    proc = start_run(api, "--no-cancel")
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130
@@ -2039,11 +2049,36 @@ def test_cli_run_no_cancel_leaves_the_job(api):
     assert "still running" in err
 
 
+def test_progress_is_one_live_line_on_a_terminal():
+    class Terminal(list):
+        def isatty(self):
+            return True
+
+        def write(self, text):
+            self.append(text)
+
+        def flush(self):
+            pass
+
+    screen = Terminal()
+    now = [100.0]
+    progress = openai_bg._Progress(screen, lambda: now[0])
+    for status, at in (("queued", 100.5), ("in_progress", 103), ("in_progress", 110),
+                       ("completed", 125)):
+        now[0] = at
+        progress.update(convert(body(status, rid="r1")))
+    text = "".join(screen)
+    assert text.count("\r\033[K") == 4  # every update redraws the same line
+    assert text.endswith("r1: completed, 25 s, 4 polls\n")
+    assert text.count("\n") == 1
+
+
 def test_openai_log_debug_logs_requests_without_the_key(api):
     api.on("GET", "/v1/responses/r1", reply(503, b""), reply(200, body(rid="r1")))
     done = cli(api, "poll", "r1", env={"OPENAI_LOG": "debug"})
     assert done.returncode == 0
     assert "retrying GET /responses/r1" in done.stderr
+    assert "GET /responses/r1 -> HTTP 200" in done.stderr
 
 
 ###############################################################################
