@@ -835,7 +835,7 @@ class _AttemptFailed(Exception):
         self.retryable = retryable
 
 
-def _transport_classes() -> Tuple[Any, Any]:
+def _transport_classes() -> Tuple[Any, Any, Any]:
     """Build (once) the urllib handlers that bound every attempt by a
     deadline.  Defined lazily so ``import openai_bg`` does not import
     ``urllib.request``, ``http.client`` or ``ssl``."""
@@ -937,11 +937,14 @@ def _transport_classes() -> Tuple[Any, Any]:
         deadline = 0.0
         sent = False
 
-    _TRANSPORT = (Request, (HTTPHandler, HTTPSHandler))
+    # What a failed exchange can raise: socket and URL errors, malformed
+    # HTTP, and ValueError for URLs urllib cannot parse.
+    errors = (OSError, http.client.HTTPException, ValueError)
+    _TRANSPORT = (Request, (HTTPHandler, HTTPSHandler), errors)
     return _TRANSPORT
 
 
-_TRANSPORT = None  # type: Optional[Tuple[Any, Any]]
+_TRANSPORT = None  # type: Optional[Tuple[Any, Any, Any]]
 
 
 def _build_opener(ssl_context: Any) -> Any:
@@ -1067,7 +1070,7 @@ def _status_error(status: int, reason: str, headers: Dict[str, str],
     return error_object
 
 
-def _retry_after(headers: Dict[str, str]) -> Optional[float]:
+def _retry_after(headers: Any) -> Optional[float]:
     """The server's requested delay in seconds, or None if it gave none
     (or gave something that is not a number or a date)."""
     value = headers.get("retry-after-ms")
@@ -1416,7 +1419,7 @@ class Client:
 
     # -- internals ---------------------------------------------------------
 
-    def _poll(self, response_id: str) -> Tuple[LlmResponse, Dict[str, str]]:
+    def _poll(self, response_id: str) -> Tuple[LlmResponse, Any]:
         path = "/responses/" + _quote_id(response_id)
         body, headers = self._request("GET", path, None)
         return _response_from_json(body, response_id), headers
@@ -1456,22 +1459,23 @@ class Client:
             return self._opener
 
     def _request(self, method: str, path: str, payload: Optional[JSONDict],
-                 create: bool = False) -> Tuple[Any, Dict[str, str]]:
-        """Send with retries; return (decoded JSON body, response headers)."""
+                 create: bool = False) -> Tuple[Any, Any]:
+        """Send with retries; return (decoded JSON body, response headers as
+        an ``email.message.Message``: ``.get`` ignores case)."""
         url = self.base_url + path + ("?" + self._query if self._query else "")
         safe_url = _redact(url, self._secrets)
-        headers = dict(self._headers)
+        headers = self._headers
         if payload is not None:
             try:
                 data = json.dumps(payload).encode("utf-8")  # type: Optional[bytes]
             except (TypeError, ValueError) as exc:
                 raise TypeError("the request body is not JSON-serializable: "
                                 "%s" % exc) from None
-            headers["Content-Type"] = "application/json"
+            headers = dict(headers, **{"Content-Type": "application/json"})
         elif method == "POST":
             # An empty body, and no urllib default form Content-Type.
             data = b""
-            headers["Content-Type"] = "application/json"
+            headers = dict(headers, **{"Content-Type": "application/json"})
         else:
             data = None
         opener = self._get_opener()
@@ -1481,10 +1485,11 @@ class Client:
                 started = time.monotonic()
                 status, reason, answer_headers, raw = self._attempt(
                     opener, method, url, safe_url, headers, data)
-                _logger.debug("%s %s -> HTTP %d, %d bytes in %.0f ms "
-                              "(request id %s)", method, path, status,
-                              len(raw), (time.monotonic() - started) * 1000,
-                              answer_headers.get("x-request-id"))
+                if _logger.isEnabledFor(logging.DEBUG):
+                    _logger.debug("%s %s -> HTTP %d, %d bytes in %.0f ms "
+                                  "(request id %s)", method, path, status,
+                                  len(raw), (time.monotonic() - started) * 1e3,
+                                  answer_headers.get("x-request-id"))
             except _AttemptFailed as failure:
                 error = failure.error
                 if create and failure.sent:
@@ -1502,7 +1507,8 @@ class Client:
                 if 200 <= status < 300:
                     return self._decode(status, answer_headers, raw, method,
                                         safe_url), answer_headers
-                error = _status_error(status, reason, answer_headers, raw,
+                error = _status_error(status, reason,
+                                      _header_dict(answer_headers), raw,
                                       method, safe_url, self._secrets)
                 decision = self._retry_delay(status, answer_headers, create,
                                              retries_taken)
@@ -1522,7 +1528,7 @@ class Client:
                           self.max_retries, delay)
             self._sleep(delay)
 
-    def _retry_delay(self, status: int, headers: Dict[str, str], create: bool,
+    def _retry_delay(self, status: int, headers: Any, create: bool,
                      retries_taken: int) -> Optional[float]:
         """Seconds to wait before retrying this status, or None: raise."""
         if retries_taken >= self.max_retries:
@@ -1544,13 +1550,10 @@ class Client:
 
     def _attempt(self, opener: Any, method: str, url: str, safe_url: str,
                  headers: Dict[str, str], data: Optional[bytes]
-                 ) -> Tuple[int, str, Dict[str, str], bytes]:
-        """One HTTP exchange, bounded by ``self.timeout`` in total."""
-        import http.client
-        import socket
-        import ssl
-        import urllib.error
-        request_class = _transport_classes()[0]
+                 ) -> Tuple[int, str, Any, bytes]:
+        """One HTTP exchange, bounded by ``self.timeout`` in total.  Returns
+        (status, reason, headers as an ``email.message.Message``, body)."""
+        request_class, _, transport_errors = _transport_classes()
         request = request_class(url, data=data, headers=headers,
                                 method=method)
         request.deadline = time.monotonic() + self.timeout
@@ -1559,15 +1562,17 @@ class Client:
             try:
                 raw = _read_body(response, self.max_response_bytes, safe_url,
                                  method)
-                return (response.status, response.reason,
-                        _header_dict(response.headers), raw)
+                return response.status, response.reason, response.headers, raw
             finally:
                 response.close()
         except APIError as exc:
             # A truncated body is worth another try; an oversized one is not.
             raise _AttemptFailed(exc, request.sent,
                                  isinstance(exc, APIConnectionError)) from None
-        except (OSError, http.client.HTTPException, ValueError) as exc:
+        except transport_errors as exc:
+            import socket
+            import ssl
+            import urllib.error
             reason = exc.reason if isinstance(exc, urllib.error.URLError) \
                 else exc
             if isinstance(reason, (socket.timeout, TimeoutError)):
@@ -1588,7 +1593,7 @@ class Client:
                 if hasattr(ssl, "SSLCertVerificationError") else True
             raise _AttemptFailed(error, request.sent, retryable) from None
 
-    def _decode(self, status: int, headers: Dict[str, str], raw: bytes,
+    def _decode(self, status: int, headers: Any, raw: bytes,
                 method: str, url: str) -> Any:
         request_id = headers.get("x-request-id")
         try:
@@ -1835,8 +1840,8 @@ class _Progress:
         self.polls = 0
         self.last_status = None  # type: Optional[str]
 
-    def update(self, response: LlmResponse) -> None:
-        self.polls += 1
+    def update(self, response: LlmResponse, polled: bool = True) -> None:
+        self.polls += polled
         line = "%s: %s, %.0f s, %d poll%s" % (
             response.response_id, response.status, self.clock() - self.start,
             self.polls, "" if self.polls == 1 else "s")
@@ -1954,7 +1959,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             created = client.create_response(**params)
             response_id = created.response_id
             sys.stderr.write("openai-bg: created %s\n" % response_id)
-            progress.update(created)
+            progress.update(created, polled=False)
             try:
                 result = created if created.done else client.wait_response(
                     response_id or "", **wait)
