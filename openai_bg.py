@@ -104,6 +104,9 @@ _READ_CHUNK = 64 * 1024
 _WAIT_MIN_INTERVAL = 1.0
 _WAIT_MAX_INTERVAL = 30.0
 _WAIT_AGE_FRACTION = 0.1
+# A server's openai-poll-after-ms is honoured between these bounds: no busy
+# loop on "0", no day-long sleep on a typo.
+_WAIT_MIN_HINT = 0.1
 # Unstored background responses are kept about ten minutes.
 _EXPIRY_HINT_SECONDS = 600.0
 
@@ -123,7 +126,7 @@ _TOOL_RESPONSE_TYPES = frozenset({"shell_call_output",
 
 # Header names whose values are secrets: never logged, never in a message.
 _CREDENTIAL_WORDS = ("authorization", "key", "token", "secret", "cookie",
-                     "password", "credential", "organization", "project")
+                     "password", "credential")
 
 _CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -174,6 +177,11 @@ class APIError(OpenAIError):
         self.param = param
         self.type = type
         self.may_have_been_created = may_have_been_created
+
+    def _extend(self, note: str) -> None:
+        """Add ``note`` to the message (and so to ``str(exc)``)."""
+        self.message = "%s -- %s" % (self.message, note)
+        self.args = (self.message,)
 
 
 class APIStatusError(APIError):
@@ -969,12 +977,13 @@ def _header_dict(message: Any) -> Dict[str, str]:
 
 
 def _read_body(response: Any, limit: int, url: str, method: str) -> bytes:
-    declared = response.headers.get("Content-Length")
-    if declared is not None and declared.strip().isdigit():
-        if int(declared) > limit:
+    # ``length`` is http.client's reading of Content-Length: None when the
+    # body is chunked or runs to the end of the connection.
+    if response.length is not None:
+        if response.length > limit:
             raise ResponseTooLargeError(
-                "the response body is %s bytes, over the limit of %d bytes "
-                "(max_response_bytes)" % (declared.strip(), limit),
+                "the response body is %d bytes, over the limit of %d bytes "
+                "(max_response_bytes)" % (response.length, limit),
                 limit=limit, method=method, url=url)
         # One read of exactly that many bytes (http.client raises
         # IncompleteRead if the connection closes early).
@@ -1303,6 +1312,11 @@ class Client:
         payload.setdefault("store", True)
         body, _ = self._request("POST", "/responses", payload, create=True)
         result = _response_from_json(body)
+        if not result.response_id and not result.done:
+            raise _maybe_created(APIResponseDecodeError(
+                "the answer to the create has no 'id', so the job cannot be "
+                "polled", body=body, method="POST",
+                url=self.base_url + "/responses"))
         _logger.info("created response %s (%s)", result.response_id,
                      result.status)
         return result
@@ -1349,20 +1363,23 @@ class Client:
                 hint = headers.get("openai-poll-after-ms")
                 if hint is not None:
                     try:
-                        server_delay = max(0.0, float(hint) / 1000.0)
+                        server_delay = float(hint) / 1000.0
                     except ValueError:
                         pass
+                    else:  # honoured, within sane bounds (and not NaN)
+                        server_delay = min(max(server_delay, _WAIT_MIN_HINT),
+                                           _WAIT_MAX_INTERVAL) \
+                            if server_delay == server_delay else None
             except APIError as exc:
                 elapsed = self._clock() - start
                 if not _is_transient(exc):
                     exc.response_id = response_id
                     if isinstance(exc, NotFoundError) and \
                             elapsed >= _EXPIRY_HINT_SECONDS:
-                        exc.message = exc.args[0] + (
-                            " -- after %.0f s of waiting: a background "
-                            "response created with store=false is deleted "
-                            "about 10 minutes after it starts" % elapsed)
-                        exc.args = (exc.message,)
+                        exc._extend(
+                            "after %.0f s of waiting: a background response "
+                            "created with store=false is deleted about 10 "
+                            "minutes after it starts" % elapsed)
                     raise
                 _logger.warning("polling %s failed (%s); still waiting",
                                 response_id, exc)
@@ -1493,20 +1510,21 @@ class Client:
             except _AttemptFailed as failure:
                 error = failure.error
                 if create and failure.sent:
-                    error.may_have_been_created = True
-                    error.message = error.args[0] + (
-                        " -- the request was sent, so a response may have "
-                        "been created: check before creating it again")
-                    error.args = (error.message,)
-                    raise error from None
+                    raise _maybe_created(error) from None
                 if not failure.retryable or retries_taken >= self.max_retries:
                     raise error from None
                 delay = _backoff(retries_taken)
                 why = str(error)
             else:
                 if 200 <= status < 300:
-                    return self._decode(status, answer_headers, raw, method,
-                                        safe_url), answer_headers
+                    try:
+                        body = self._decode(status, answer_headers, raw,
+                                            method, safe_url)
+                    except APIResponseDecodeError as exc:
+                        if create:
+                            _maybe_created(exc)
+                        raise
+                    return body, answer_headers
                 error = _status_error(status, reason,
                                       _header_dict(answer_headers), raw,
                                       method, safe_url, self._secrets)
@@ -1514,11 +1532,7 @@ class Client:
                                              retries_taken)
                 if decision is None:
                     if create and (status >= 500 or status == 408):
-                        error.may_have_been_created = True
-                        error.message = error.args[0] + (
-                            " -- a response may have been created: check "
-                            "before creating it again")
-                        error.args = (error.message,)
+                        raise _maybe_created(error)
                     raise error
                 delay = decision
                 why = "HTTP %d" % status
@@ -1609,6 +1623,14 @@ class Client:
                     status, method, url, what, _snippet(raw)), self._secrets),
                 status_code=status, request_id=request_id,
                 body=_snippet(raw), method=method, url=url) from None
+
+
+def _maybe_created(error: APIError) -> APIError:
+    """Mark a failed create whose request reached the server."""
+    error.may_have_been_created = True
+    error._extend("the request was sent, so a response may have been "
+                  "created (and billed): check before creating it again")
+    return error
 
 
 def _quote_id(response_id: str) -> str:

@@ -1256,6 +1256,16 @@ def test_create_is_retried_when_the_server_says_so(api, client):
     assert len(api.requests) == 2
 
 
+@pytest.mark.parametrize("payload", ["<html>proxy</html>", {"status": "queued"}])
+def test_create_with_unusable_answer_may_have_created(api, client, payload):
+    api.on("POST", "/v1/responses", reply(200, payload))
+    with pytest.raises(APIResponseDecodeError) as info:
+        client.create_response(model="m", input="q")
+    assert info.value.may_have_been_created is True
+    assert "may have been created" in str(info.value)
+    assert len(api.requests) == 1
+
+
 def test_create_400_is_a_clean_rejection(api, client):
     api.on("POST", "/v1/responses", reply(400, {"error": {"message": "bad model"}}))
     with pytest.raises(openai_bg.BadRequestError) as info:
@@ -1383,6 +1393,20 @@ def test_body_size_limit_without_content_length():
         with pytest.raises(openai_bg.ResponseTooLargeError):
             c.poll_response("r1")
         assert server.connections == 1  # a body too big stays too big
+    finally:
+        server.close()
+
+
+def test_body_size_limit_with_lying_chunked_answer():
+    # Content-Length says 10, but the body is chunked (which wins) and huge.
+    chunk = b"x" * 4000
+    answer = (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\nTransfer-Encoding: chunked\r\n\r\n"
+              + (b"%x\r\n" % len(chunk) + chunk + b"\r\n") * 5 + b"0\r\n\r\n")
+    server = RawServer(lambda conn: conn.sendall(answer))
+    try:
+        c = Client(api_key=KEY, base_url=server.url, max_response_bytes=1000, max_retries=0)
+        with pytest.raises(openai_bg.ResponseTooLargeError):
+            c.poll_response("r1")
     finally:
         server.close()
 
@@ -1788,9 +1812,13 @@ def test_wait_404_after_ten_minutes_mentions_expiry(api, client, clock):
 def test_wait_fixed_interval_and_server_hint(api, client, clock):
     api.on("GET", "/v1/responses/r1", reply(200, body("in_progress", rid="r1")),
            reply(200, body("in_progress", rid="r1"), {"openai-poll-after-ms": "2500"}),
+           reply(200, body("in_progress", rid="r1"), {"openai-poll-after-ms": "0"}),
+           reply(200, body("in_progress", rid="r1"), {"openai-poll-after-ms": "9e9"}),
+           reply(200, body("in_progress", rid="r1"), {"openai-poll-after-ms": "nan"}),
+           reply(200, body("in_progress", rid="r1"), {"openai-poll-after-ms": "soon"}),
            reply(200, body("completed", rid="r1")))
     client.wait_response("r1", poll_interval=7)
-    assert clock.sleeps == [7, 2.5]
+    assert clock.sleeps == [7, 2.5, 0.1, 30, 7, 7]
 
 
 @pytest.mark.parametrize("duration", [10, 60, 600, 1800])
