@@ -1926,6 +1926,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parser.parse_args(argv)
     as_json = getattr(args, "json", False)
     response_id = getattr(args, "response_id", None)
+    progress = _Progress(sys.stderr, time.monotonic)
     try:
         options = {}  # type: Dict[str, Any]
         if hasattr(args, "base_url"):
@@ -1943,7 +1944,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                 raise _UsageError("--ca-bundle %s: %s"
                                   % (args.ca_bundle, exc)) from None
         client = Client(**options)
-        progress = _Progress(sys.stderr, client._clock)
         wait = dict(timeout=getattr(args, "timeout", None),  # type: Dict[str, Any]
                     poll_interval=getattr(args, "interval", None),
                     on_update=progress.update,
@@ -2001,25 +2001,38 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             result = client.wait_response(args.response_id, **wait)
         _cli_print(result, as_json)
         return _cli_outcome(result)
-    except KeyboardInterrupt:
+    except BaseException as exc:
+        progress.finish()  # end a live status line before the message
+        code = _cli_failure(exc, response_id)
+        if code is None:
+            raise
+        return code
+
+
+def _cli_failure(exc: BaseException, response_id: Optional[str]
+                 ) -> Optional[int]:
+    """Print one line for a failure and return its exit code (None: not
+    ours to handle)."""
+    if isinstance(exc, KeyboardInterrupt):
         sys.stderr.write("openai-bg: interrupted%s\n" % (
             "; response %s was left as it was" % response_id
             if response_id else ""))
         return EXIT_INTERRUPTED
-    except WaitTimeoutError as exc:
+    if isinstance(exc, WaitTimeoutError):
         sys.stderr.write("openai-bg: %s\n" % exc)
         return EXIT_WAIT_TIMEOUT
-    except APIConnectionError as exc:
+    if isinstance(exc, APIConnectionError):
         sys.stderr.write("openai-bg: network error: %s\n" % exc)
         return EXIT_NETWORK_ERROR
-    except APIError as exc:
+    if isinstance(exc, APIError):
         sys.stderr.write("openai-bg: API error: %s%s\n" % (
             exc, "" if exc.response_id is None or exc.response_id in str(exc)
             else " (response %s)" % exc.response_id))
         return EXIT_API_ERROR
-    except (_UsageError, OpenAIError, ValueError, TypeError) as exc:
+    if isinstance(exc, (_UsageError, OpenAIError, ValueError, TypeError)):
         sys.stderr.write("openai-bg: error: %s\n" % exc)
         return EXIT_USAGE
+    return None
 
 
 def _setup_logging_from_env() -> None:
