@@ -846,7 +846,9 @@ class _AttemptFailed(Exception):
 def _transport_classes() -> Tuple[Any, Any, Any]:
     """Build (once) the urllib handlers that bound every attempt by a
     deadline.  Defined lazily so ``import openai_bg`` does not import
-    ``urllib.request``, ``http.client`` or ``ssl``."""
+    ``urllib.request``, ``http.client`` or ``ssl``.  Two threads racing here
+    may both build the classes; either set works with the other, so no lock
+    is needed."""
     global _TRANSPORT
     if _TRANSPORT is not None:
         return _TRANSPORT

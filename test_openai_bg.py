@@ -2101,6 +2101,27 @@ def test_progress_is_one_live_line_on_a_terminal():
     assert text.count("\n") == 1
 
 
+def test_cli_ca_bundle(tls_api, tls_files):
+    done = cli(tls_api, "poll", "r1", "--ca-bundle", tls_files["ca.pem"])
+    assert done.returncode == 0, done.stderr
+    done = cli(tls_api, "poll", "r1", "--max-retries", "0",
+               env={"SSL_CERT_FILE": os.devnull, "SSL_CERT_DIR": os.devnull})
+    assert done.returncode == 4 and "CERTIFICATE" in done.stderr.upper()
+    done = cli(tls_api, "poll", "r1", "--ca-bundle", tls_files["ca.pem"] + ".missing")
+    assert done.returncode == 2 and "--ca-bundle" in done.stderr
+    assert len(tls_api.requests) == 1
+
+
+def test_openai_log_info_reports_status_changes(api):
+    api.on("GET", "/v1/responses/r1", reply(200, body("in_progress", rid="r1")),
+           reply(200, body("completed", rid="r1")))
+    done = cli(api, "wait", "r1", "--interval", "0.05", env={"OPENAI_LOG": "info"})
+    assert done.returncode == 0
+    assert "response r1 is in_progress" in done.stderr
+    assert "response r1 is completed" in done.stderr
+    assert "HTTP 200" not in done.stderr  # request lines are DEBUG only
+
+
 def test_openai_log_debug_logs_requests_without_the_key(api):
     api.on("GET", "/v1/responses/r1", reply(503, b""), reply(200, body(rid="r1")))
     done = cli(api, "poll", "r1", env={"OPENAI_LOG": "debug"})
