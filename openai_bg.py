@@ -822,15 +822,17 @@ def _is_credential_header(name: str) -> bool:
     return any(word in lowered for word in _CREDENTIAL_WORDS)
 
 
-def _check_header(name: str, value: str, what: str) -> None:
+def _check_header(name: str, value: str) -> None:
     if not isinstance(name, str) or not isinstance(value, str):
-        raise TypeError("%s: header names and values must be str" % what)
+        raise TypeError("header names and values must be str, got %r"
+                        % (type(name).__name__ if not isinstance(name, str)
+                           else name,))
     if not name or any(c in name for c in " \t\r\n:\x00"):
-        raise ValueError("%s: invalid header name %r" % (what, name))
+        raise ValueError("invalid header name %r" % (name,))
     if any(c in value for c in "\r\n\x00"):
         # The value may be a secret: name the header, not the value.
-        raise ValueError("%s: the value of header %r contains a line break "
-                         "or NUL" % (what, name))
+        raise ValueError("the value of header %r contains a line break or "
+                         "NUL" % (name,))
 
 
 class _AttemptFailed(Exception):
@@ -1135,6 +1137,16 @@ def _check_response_id(response_id: Any) -> str:
     return response_id
 
 
+def _int_at_least(value: Any, name: str, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError("%s must be an int, not %s"
+                        % (name, type(value).__name__))
+    if value < minimum:
+        raise ValueError("%s must be at least %d, got %d"
+                         % (name, minimum, value))
+    return value
+
+
 def _positive_number(value: Any, name: str) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError("%s must be a number, not %s"
@@ -1166,7 +1178,7 @@ class Client:
       :class:`ResponseTooLargeError`; default 64 MiB.
 
     Proxies come from ``HTTPS_PROXY`` / ``HTTP_PROXY`` / ``NO_PROXY``, read
-    when the client is built.  Redirects are never followed.
+    when the client sends its first request.  Redirects are never followed.
     """
 
     def __init__(self, api_key: Optional[str] = None, *,
@@ -1202,19 +1214,12 @@ class Client:
         if project is None:
             project = os.environ.get("OPENAI_PROJECT_ID") or None
         self.timeout = _positive_number(timeout, "timeout")
-        if isinstance(max_retries, bool) or not isinstance(max_retries, int) \
-                or max_retries < 0:
-            raise ValueError("max_retries must be an int >= 0, got %r"
-                             % (max_retries,))
-        if isinstance(max_response_bytes, bool) or \
-                not isinstance(max_response_bytes, int) or \
-                max_response_bytes < 1:
-            raise ValueError("max_response_bytes must be a positive int")
+        self.max_retries = _int_at_least(max_retries, "max_retries", 0)
+        self.max_response_bytes = _int_at_least(max_response_bytes,
+                                                "max_response_bytes", 1)
         self.base_url = base_url.rstrip("/")
         self.organization = organization
         self.project = project
-        self.max_retries = max_retries
-        self.max_response_bytes = max_response_bytes
 
         headers = {
             "Accept": "application/json",
@@ -1226,23 +1231,23 @@ class Client:
             headers["OpenAI-Organization"] = organization
         if project:
             headers["OpenAI-Project"] = project
-        for name, value in (default_headers or {}).items():
-            _check_header(name, value, "default_headers")
-            headers[name] = value
+        headers.update(default_headers or {})
         for name, value in headers.items():
-            _check_header(name, value, "headers")
+            _check_header(name, value)
         self._headers = headers
-        # Every value we must never print: the key, and any credential-like
-        # header value (an Azure ``api-key``, a gateway token ...).
-        self._secrets = tuple(sorted(
-            {api_key} | {v for k, v in headers.items()
-                         if _is_credential_header(k) and len(v) >= 4},
-            key=len, reverse=True))
+        query = dict(default_query or {})
         self._query = ""
-        if default_query:
+        if query:
             import urllib.parse
-            self._query = urllib.parse.urlencode(dict(default_query),
-                                                 doseq=True)
+            self._query = urllib.parse.urlencode(query, doseq=True)
+        # Every value we must never print: the key, and any credential-like
+        # header or query value (an Azure ``api-key``, a gateway token ...),
+        # longest first so that one secret inside another is fully hidden.
+        secrets = {api_key}
+        for name, value in list(headers.items()) + list(query.items()):
+            if _is_credential_header(name) and len(str(value)) >= 4:
+                secrets.add(str(value))
+        self._secrets = tuple(sorted(secrets, key=len, reverse=True))
 
         if ssl_context is None:
             self._ca_bundle = None  # type: Optional[str]

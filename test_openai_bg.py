@@ -1447,7 +1447,8 @@ def test_broken_http_answers_raise_connection_errors(name, behaviour):
 def test_the_key_never_appears_in_errors_or_logs(api, caplog):
     azure = "azure-key-value-123456"
     c = Client(api_key=KEY, base_url=api.url, max_retries=1,
-               default_headers={"api-key": azure})
+               default_headers={"api-key": azure},
+               default_query={"token": "query-token-98765"})
     c._sleep = Sleeps()
     echo = {"error": {"message": "Incorrect API key provided: %s (%s)" % (KEY, azure),
                       "type": "invalid_request_error", "code": "invalid_api_key"}}
@@ -1469,6 +1470,7 @@ def test_the_key_never_appears_in_errors_or_logs(api, caplog):
     for exc in errors:
         for text in (str(exc), repr(exc), repr(exc.args), repr(getattr(exc, "body", ""))):
             assert KEY not in text and azure not in text
+            assert "query-token-98765" not in text
     assert caplog.records and KEY not in caplog.text and azure not in caplog.text
     assert KEY not in repr(c) and azure not in repr(c)
 
