@@ -121,8 +121,6 @@ _BUILT_IN_TOOL_TYPES = frozenset({
     "apply_patch_call_output", "mcp_call", "mcp_list_tools",
     "mcp_approval_request",
 })
-_TOOL_RESPONSE_TYPES = frozenset({"shell_call_output",
-                                  "apply_patch_call_output"})
 
 # Header names whose values are secrets: never logged, never in a message.
 _CREDENTIAL_WORDS = ("authorization", "key", "token", "secret", "cookie",
@@ -633,6 +631,7 @@ class _Output:
         self.tool_names = []  # type: List[str]
         self.built_in_tool_outputs = []  # type: List[JSONDict]
         self.history_parts = []  # type: List[JSONDict]
+        self.text_length = 0  # of the text parts so far: citation offsets
         if isinstance(items, list):
             self._walk(items)
 
@@ -656,7 +655,7 @@ class _Output:
                         name for name in (_str_or_none(t.get("name"))
                                           for t in _dicts(item.get("tools")))
                         if name)
-                if kind in _TOOL_RESPONSE_TYPES:
+                if kind.endswith("_output"):
                     add_part(ServerToolResponsePart(item))
                 else:
                     add_part(ServerToolCallPart(item))
@@ -682,9 +681,9 @@ class _Output:
                     name=_str_or_none(item.get("name")) or "",
                     args=_parse_arguments(item.get("arguments")),
                     id=_str_or_none(item.get("call_id"))))
+            # Unlike the reference, which drops the item types it does not
+            # convert, we keep every one: never lost, never an exception.
             elif kind.endswith("_output"):
-                # Unlike the reference, which drops item types it does not
-                # know, we keep them: never lost, never an exception.
                 add_part(ServerToolResponsePart(item))
             else:
                 add_part(ServerToolCallPart(item))
@@ -709,8 +708,6 @@ class _Output:
                 refusal = _str_or_none(entry.get("refusal"))
                 if refusal:
                     self.refusals.append(refusal)
-
-    text_length = 0
 
     def metadata(self, response_id: str, status: str,
                  body: JSONDict) -> JSONDict:
