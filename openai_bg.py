@@ -129,6 +129,9 @@ _CREDENTIAL_WORDS = ("authorization", "key", "token", "secret", "cookie",
 _CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
 
 _logger = logging.getLogger("openai_bg")
+# A library stays silent unless its user configures logging (or OPENAI_LOG):
+# without this, Python would print our warnings to stderr by itself.
+_logger.addHandler(logging.NullHandler())
 
 
 ###############################################################################
@@ -1928,6 +1931,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             reconfigure(errors="backslashreplace")
     parser = _cli_parser()
     args = parser.parse_args(argv)
+    if _logger.level == logging.NOTSET:  # no OPENAI_LOG: warnings only
+        _log_to_stderr(logging.WARNING, "openai-bg: %(message)s")
     as_json = getattr(args, "json", False)
     response_id = getattr(args, "response_id", None)
     progress = _Progress(sys.stderr, time.monotonic)
@@ -2042,12 +2047,16 @@ def _cli_failure(exc: BaseException, response_id: Optional[str]
 def _setup_logging_from_env() -> None:
     # OPENAI_LOG is the official SDK's switch; without it we stay silent.
     level = os.environ.get("OPENAI_LOG", "").strip().lower()
-    if level in ("debug", "info") and not _logger.handlers:
-        handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter(
-            "%(asctime)s %(name)s %(levelname)s %(message)s"))
-        _logger.addHandler(handler)
-        _logger.setLevel(logging.DEBUG if level == "debug" else logging.INFO)
+    if level in ("debug", "info"):
+        _log_to_stderr(logging.DEBUG if level == "debug" else logging.INFO,
+                       "%(asctime)s %(name)s %(levelname)s %(message)s")
+
+
+def _log_to_stderr(level: int, layout: str) -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(logging.Formatter(layout))
+    _logger.addHandler(handler)
+    _logger.setLevel(level)
 
 
 _setup_logging_from_env()

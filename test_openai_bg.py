@@ -1772,6 +1772,31 @@ def test_wait_timeout_with_cancel(api, client, clock):
     assert api.paths("POST") == ["/v1/responses/r1/cancel"]
 
 
+def test_library_is_silent_by_default(api):
+    # In a plain script (no logging configured, no OPENAI_LOG), a warning must
+    # not reach stderr through Python's last-resort handler.
+    api.on("GET", "/v1/responses/r1", reply(503, b""), reply(200, body(rid="other")))
+    script = ("import openai_bg\n"
+              "c = openai_bg.Client(api_key='k', base_url=%r, max_retries=0)\n"
+              "c._sleep = lambda s: None\n"
+              "print(c.wait_response('r1').status)\n" % (api.url + "/v1"))
+    env = {k: v for k, v in os.environ.items() if k != "OPENAI_LOG"}
+    done = subprocess.run([sys.executable, "-c", script], cwd=HERE, env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.stdout == "completed\n"
+    assert done.stderr == ""
+    assert len(api.requests) == 2  # the 503 and the mismatched id did happen
+
+
+def test_cli_shows_warnings(api):
+    api.on("GET", "/v1/responses/r1", reply(503, b""), reply(200, body(rid="r1")))
+    done = cli(api, "wait", "r1", "--max-retries", "0", "--interval", "0.05",
+               env={"OPENAI_LOG": ""})
+    assert done.returncode == 0
+    assert "openai-bg: polling r1 failed (HTTP 503" in done.stderr
+    assert "-> HTTP" not in done.stderr
+
+
 def test_wait_survives_transient_errors(api, client, clock):
     api.on("GET", "/v1/responses/r1", reply(200, body("in_progress", rid="r1")),
            *([reply(503, b"down")] * 3), *([reply(429, b"slow")] * 3),
