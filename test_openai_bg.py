@@ -1098,6 +1098,26 @@ def test_2xx_bodies_that_are_not_responses(api, client, payload, what):
     assert len(api.requests) == 1  # a bad body is not retried
 
 
+@pytest.mark.parametrize("mutation,check", [
+    ({"output": "a string"}, lambda r: r.content is None),
+    ({"usage": [1, 2]}, lambda r: r.usage_metadata is None),
+    ({"usage": {"input_tokens": "12", "output_tokens": -3}},
+     lambda r: r.usage_metadata.prompt_token_count == 0),
+    ({"output": [{"type": "message", "content": [{"text": "no type"}]}]},
+     lambda r: r.text == ""),
+    ({"status": "archived"}, lambda r: r.status == "archived" and r.done),
+    ({"output": [{"type": "teleport_call", "id": "t1"}]},
+     lambda r: r.content.parts[0].server_tool_call["type"] == "teleport_call"),
+    ({"id": "resp_somebody_else"},
+     lambda r: r.provider_metadata["openai"]["requested_id"] == "r1")])
+def test_malformed_responses_over_the_wire(api, client, mutation, check):
+    data = body(rid="r1", output=[message("ok")])
+    data.update(mutation)
+    api.on("GET", "/v1/responses/r1", reply(200, data))
+    r = client.poll_response("r1")
+    assert isinstance(r, LlmResponse) and check(r)
+
+
 def test_redirects_are_not_followed_and_credentials_stay_home(api):
     elsewhere = FakeAPI()
     try:
