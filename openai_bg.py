@@ -554,6 +554,14 @@ class LlmResponse:
 # is treated as absent, so a malformed body yields a best-effort LlmResponse,
 # never a TypeError.  Only a body that is not a Response at all is an error.
 
+# The reference's built-in tool item types, each with the part it becomes.
+_BUILT_IN_TOOL_PARTS = {
+    kind: (ServerToolResponsePart if kind.endswith("_output")
+           else ServerToolCallPart)
+    for kind in _BUILT_IN_TOOL_TYPES
+}  # type: Dict[str, Callable[[JSONDict], Part]]
+
+
 def _str_or_none(value: Any) -> Optional[str]:
     return value if isinstance(value, str) else None
 
@@ -644,24 +652,22 @@ class _Output:
         add_part = self.parts.append
         add_tool_output = self.built_in_tool_outputs.append
         add_history = self.history_parts.append
-        built_in = _BUILT_IN_TOOL_TYPES
+        built_in = _BUILT_IN_TOOL_PARTS
         for item in items:
             if not isinstance(item, dict):
                 continue
             kind = item.get("type")
             if not isinstance(kind, str):
                 kind = ""
-            if kind in built_in:
+            part_class = built_in.get(kind)
+            if part_class is not None:
                 add_tool_output(item)
+                add_part(part_class(item))
                 if kind == "mcp_list_tools":
                     self.tool_names.extend(
                         name for name in (_str_or_none(t.get("name"))
                                           for t in _dicts(item.get("tools")))
                         if name)
-                if kind.endswith("_output"):
-                    add_part(ServerToolResponsePart(item))
-                else:
-                    add_part(ServerToolCallPart(item))
             elif kind == "reasoning":
                 add_history({"server_tool_call": item})
                 encrypted = item.get("encrypted_content")
