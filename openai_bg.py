@@ -61,7 +61,6 @@ __all__ = [
     "WaitTimeoutError",
     # constants
     "DEFAULT_BASE_URL", "PENDING_STATUSES", "RETRYABLE_STATUSES",
-    "__version__",
 ]
 
 # Typing is for the checker only: importing ``typing`` at run time would cost

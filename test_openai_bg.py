@@ -620,8 +620,7 @@ def test_completed_full_conversion():
                      "TextPart", "TextPart"]
     assert r.content.role == "model"
     assert r.content.parts[0].thinking == "Looking for sources. Comparing them."
-    assert r.content.parts[1].server_tool_call is DEEP_RESEARCH["output"][1] or \
-        r.content.parts[1].server_tool_call == DEEP_RESEARCH["output"][1]
+    assert r.content.parts[1].server_tool_call == DEEP_RESEARCH["output"][1]
     assert r.text == FIRST + SECOND
     assert r.finish_reason is FinishReason.STOP
     assert r.turn_complete is True and r.partial is False and r.interrupted is False
@@ -2219,6 +2218,7 @@ print(json.dumps(new))
 def test_all_names_exist():
     for name in openai_bg.__all__:
         assert hasattr(openai_bg, name), name
+    assert openai_bg.__version__.count(".") == 2
 
 
 ###############################################################################
