@@ -1236,6 +1236,11 @@ class Client:
             headers["OpenAI-Organization"] = organization
         if project:
             headers["OpenAI-Project"] = project
+        for name, given in (("default_headers", default_headers),
+                            ("default_query", default_query)):
+            if given is not None and not hasattr(given, "items"):
+                raise TypeError("%s must be a mapping (a dict), not %s"
+                                % (name, type(given).__name__))
         headers.update(default_headers or {})
         for name, value in headers.items():
             _check_header(name, value)
@@ -1361,6 +1366,9 @@ class Client:
             timeout = _positive_number(timeout, "timeout")
         if poll_interval is not None:
             poll_interval = _positive_number(poll_interval, "poll_interval")
+        if on_update is not None and not callable(on_update):
+            raise TypeError("on_update must be callable, not %s"
+                            % type(on_update).__name__)
         start = self._clock()
         last = None  # type: Optional[LlmResponse]
         polls = 0

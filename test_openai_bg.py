@@ -974,7 +974,9 @@ def test_missing_key_names_the_variable():
         Client()
 
 
-@pytest.mark.parametrize("kwargs", [dict(base_url="ftp://x"), dict(base_url="api.openai.com"),
+@pytest.mark.parametrize("kwargs", [dict(default_headers="X-A: b"), dict(default_query=[1]),
+                                    dict(default_headers={"X-A": 5}), dict(timeout="60"),
+                                    dict(base_url="ftp://x"), dict(base_url="api.openai.com"),
                                     dict(timeout=0), dict(timeout=-1), dict(max_retries=-1),
                                     dict(max_retries=1.5), dict(max_response_bytes=0)])
 def test_bad_client_arguments(kwargs):
@@ -1884,11 +1886,16 @@ def test_adaptive_schedule(api, client, clock, duration):
         assert polls < 1800 / 15  # a fixed 1 s poll would make 1,800
 
 
-def test_wait_argument_checks(client):
+def test_wait_argument_checks(api, client):
     with pytest.raises(ValueError):
         client.wait_response("r1", timeout=0)
     with pytest.raises(ValueError):
         client.wait_response("r1", poll_interval=-1)
+    with pytest.raises(TypeError):
+        client.wait_response("r1", timeout="10")
+    with pytest.raises(TypeError):
+        client.wait_response("r1", on_update="print")
+    assert api.requests == []
 
 
 def test_wait_propagates_keyboard_interrupt(api, client, clock):
