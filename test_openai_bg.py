@@ -23,6 +23,8 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import openai_bg
 from openai_bg import (APIConnectionError, APIResponseDecodeError,
@@ -1669,9 +1671,6 @@ def test_one_client_many_threads(api, client):
 # Property test: the converter never fails in an undocumented way
 ###############################################################################
 
-hypothesis = pytest.importorskip("hypothesis")  # in the test extra; always installed
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False)
