@@ -1883,7 +1883,8 @@ class _Progress:
         self.last_status = None  # type: Optional[str]
 
     def update(self, response: LlmResponse, polled: bool = True) -> None:
-        self.polls += polled
+        if polled:
+            self.polls += 1
         line = "%s: %s, %.0f s, %d poll%s" % (
             response.response_id, response.status, self.clock() - self.start,
             self.polls, "" if self.polls == 1 else "s")
