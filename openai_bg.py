@@ -3,10 +3,10 @@
 
 Long Responses API jobs (deep research with ``o3-deep-research`` or
 ``o4-mini-deep-research``, long reasoning runs) are started in *background
-mode* and then polled until they finish, or cancelled.  This module does that
-and nothing else, in one file that needs nothing but the Python standard
-library (3.7 or newer), so it can be copied into any repository, cron job or
-locked-down host::
+mode* and then polled or streamed until they finish, or cancelled.  This
+module does that and nothing else, in one file that needs nothing but the
+Python standard library (3.7 or newer), so it can be copied into any
+repository, cron job or locked-down host::
 
     import openai_bg
 
@@ -22,16 +22,24 @@ Results are :class:`LlmResponse` dataclasses shaped like the ``LlmResponse`` of
 the adk-rust reference implementation; ``to_dict()`` gives its exact JSON.
 Scripts call the module-level functions, which share one :class:`Client` built
 from the environment (``OPENAI_API_KEY``, ``OPENAI_BASE_URL`` ...);
-applications build their own :class:`Client`.
+applications build their own :class:`Client`.  Webhook deliveries are checked
+with :func:`verify_webhook` / :func:`unwrap_webhook`.
 
 Run ``python openai_bg.py --help`` for the command-line tool.
+
+The file reads top to bottom: constants, errors, data types, the
+:class:`Client`, the module-level functions, streams, webhooks; then the
+internals (conversion, redaction, the retry policy, the transport) and last
+the command line.  Each rule lives in one named place: the retry policy in
+:func:`_retry_decision`, "pending or final" in :data:`PENDING_STATUSES`,
+redaction in :func:`_redact`, every socket in :class:`_Transport`.
 
 License: MIT.
 """
 
 from __future__ import annotations
 
-import gc
+import io
 import json
 import logging
 import os
@@ -42,12 +50,14 @@ import time
 from dataclasses import dataclass, field
 from enum import Enum
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     # client and module-level functions
     "Client", "poll_response", "cancel_response", "create_response",
-    "wait_response", "create_and_wait",
+    "wait_response", "create_and_wait", "stream_response",
+    "create_response_stream", "verify_webhook", "unwrap_webhook",
+    "ResponseStream",
     # data types
     "LlmResponse", "Content", "TextPart", "ThinkingPart", "FunctionCallPart",
     "ServerToolCallPart", "ServerToolResponsePart", "UsageMetadata",
@@ -58,22 +68,31 @@ __all__ = [
     "ConflictError", "UnprocessableEntityError", "RateLimitError",
     "InternalServerError", "RedirectError", "APIConnectionError",
     "APITimeoutError", "APIResponseDecodeError", "ResponseTooLargeError",
-    "WaitTimeoutError",
+    "WaitTimeoutError", "InvalidWebhookSignatureError",
     # constants
-    "DEFAULT_BASE_URL", "PENDING_STATUSES", "RETRYABLE_STATUSES",
+    "DEFAULT_BASE_URL", "DEFAULT_TIMEOUT", "DEFAULT_MAX_RETRIES",
+    "DEFAULT_MAX_RESPONSE_BYTES", "DEFAULT_WEBHOOK_TOLERANCE",
+    "MIN_POLL_INTERVAL", "PENDING_STATUSES", "RETRYABLE_STATUSES",
 ]
 
 # Typing is for the checker only: importing ``typing`` at run time would cost
 # import time that a cron job pays on every start.
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover
+    import argparse
+    import email.message
+    import http.client
+    import socket
     import ssl
-    from typing import (Any, Callable, Dict, List, Mapping,
-                        Optional, Sequence, Tuple, Union)
+    from typing import (Any, Callable, Dict, List, Mapping, Optional,
+                        Sequence, Set, Tuple, Type, Union)
 
     Part = Union["TextPart", "ThinkingPart", "FunctionCallPart",
                  "ServerToolCallPart", "ServerToolResponsePart"]
     JSONDict = Dict[str, Any]
+    Headers = Union[Mapping[str, str], "email.message.Message"]
+    OnUpdate = Optional[Callable[["LlmResponse"], object]]
+    OnEvent = Optional[Callable[[JSONDict], object]]
 
 
 ###############################################################################
@@ -83,49 +102,20 @@ if TYPE_CHECKING:  # pragma: no cover
 #: Where requests go when neither ``base_url`` nor ``OPENAI_BASE_URL`` is set.
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 #: Seconds one HTTP attempt may take in total: connect, headers and body.
+#: For a stream: connect and headers, then each silence between bytes.
 DEFAULT_TIMEOUT = 60.0
 #: Extra attempts after a retryable failure (the official SDK's default).
 DEFAULT_MAX_RETRIES = 2
-#: A body larger than this is refused (no real Response comes close).
+#: A body (or one streamed event) larger than this is refused.
 DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+#: Seconds a webhook's timestamp may be off the clock, either way.
+DEFAULT_WEBHOOK_TOLERANCE = 300
+#: The shortest fixed ``poll_interval`` accepted: no busy loops.
+MIN_POLL_INTERVAL = 0.05
 #: Statuses of a job that is still running; every other status is final.
 PENDING_STATUSES = frozenset({"queued", "in_progress"})
 #: HTTP statuses retried for polls and cancels (and every status >= 500).
 RETRYABLE_STATUSES = frozenset({408, 409, 429})
-
-_INITIAL_RETRY_DELAY = 0.5
-_MAX_RETRY_DELAY = 8.0
-# A server that asks us to wait longer than this is saying "not now": raise.
-_MAX_RETRY_AFTER = 60.0
-_READ_CHUNK = 64 * 1024
-
-# Adaptive wait: poll after 10 % of the job's age, at least 1 s, at most 30 s.
-_WAIT_MIN_INTERVAL = 1.0
-_WAIT_MAX_INTERVAL = 30.0
-_WAIT_AGE_FRACTION = 0.1
-# A server's openai-poll-after-ms is honoured between these bounds: no busy
-# loop on "0", no day-long sleep on a typo.
-_WAIT_MIN_HINT = 0.1
-# Unstored background responses are kept about ten minutes.
-_EXPIRY_HINT_SECONDS = 600.0
-
-# Output item types the reference lists in
-# provider_metadata["openai"]["built_in_tool_outputs"].  Every item that is not
-# a message, reasoning or function call becomes a server-side tool part: a
-# tool response for ``*_output`` types, else a tool call.
-_BUILT_IN_TOOL_TYPES = frozenset({
-    "web_search_call", "file_search_call", "computer_call",
-    "image_generation_call", "code_interpreter_call", "local_shell_call",
-    "shell_call", "shell_call_output", "apply_patch_call",
-    "apply_patch_call_output", "mcp_call", "mcp_list_tools",
-    "mcp_approval_request",
-})
-
-# Header names whose values are secrets: never logged, never in a message.
-_CREDENTIAL_WORDS = ("authorization", "key", "token", "secret", "cookie",
-                     "password", "credential")
-
-_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
 
 _logger = logging.getLogger("openai_bg")
 # A library stays silent unless its user configures logging (or OPENAI_LOG):
@@ -147,7 +137,11 @@ class OpenAIError(Exception):
             :meth:`Client.create_and_wait` whose wait then failed), else None.
     """
 
-    response_id = None  # type: Optional[str]
+    response_id: Optional[str] = None
+
+    def __init__(self, message: str = "") -> None:
+        # Every message passes the redaction point: a server may echo a key.
+        super().__init__(_redact(message))
 
 
 class APIError(OpenAIError):
@@ -159,9 +153,10 @@ class APIError(OpenAIError):
         body: the decoded ``error`` object of the answer, or the whole decoded
             body when it has no ``{"error": ...}`` envelope, or its text.
         code, param, type: from the error object, when the server sent them.
-        may_have_been_created: True when a ``create_response`` call failed in
-            a way that leaves it unknown whether the job was started (and is
-            being billed): list your responses before trying again.
+        may_have_been_created: True when a create failed in a way that leaves
+            it unknown whether the job was started (and is being billed):
+            list your responses before trying again.  ``response_id`` is set
+            when the server's answer named the job.
     """
 
     def __init__(self, message: str, *, method: str = "", url: str = "",
@@ -169,9 +164,9 @@ class APIError(OpenAIError):
                  param: Optional[str] = None, type: Optional[str] = None,
                  may_have_been_created: bool = False) -> None:
         super().__init__(message)
-        self.message = message
+        self.message: str = self.args[0]
         self.method = method
-        self.url = url
+        self.url = _redact(url)
         self.body = body
         self.code = code
         self.param = param
@@ -180,7 +175,7 @@ class APIError(OpenAIError):
 
     def _extend(self, note: str) -> None:
         """Add ``note`` to the message (and so to ``str(exc)``)."""
-        self.message = "%s -- %s" % (self.message, note)
+        self.message = _redact("%s -- %s" % (self.message, note))
         self.args = (self.message,)
 
 
@@ -256,7 +251,8 @@ class APIConnectionError(APIError):
 
 
 class APITimeoutError(APIConnectionError):
-    """One attempt took longer than the client's ``timeout`` in total."""
+    """One attempt took longer than the client's ``timeout`` in total (for a
+    stream: the server was silent for longer than ``timeout``)."""
 
 
 class APIResponseDecodeError(APIError):
@@ -267,7 +263,7 @@ class APIResponseDecodeError(APIError):
     Attributes (besides those of :class:`APIError`):
         status_code: the HTTP status.
         request_id: the ``x-request-id`` header, or None.
-        body: the start of the body, as text.
+        body: the start of the body, as text (or the decoded JSON).
     """
 
     def __init__(self, message: str, *, status_code: int = 200,
@@ -278,7 +274,8 @@ class APIResponseDecodeError(APIError):
 
 
 class ResponseTooLargeError(APIError):
-    """The body was larger than the client's ``max_response_bytes``.
+    """The body (or one streamed event) was larger than the client's
+    ``max_response_bytes``.
 
     Attributes (besides those of :class:`APIError`):
         limit: the limit in bytes.
@@ -297,18 +294,40 @@ class WaitTimeoutError(OpenAIError, TimeoutError):
         response_id: the job's id.
         response: the last :class:`LlmResponse` seen (after the cancel, when
             one was asked for and succeeded), or None if no poll succeeded.
+        status: the job's last status seen before any cancel, or None.
         elapsed: seconds spent waiting.
         cancelled: True when the job was cancelled because of the timeout.
     """
 
     def __init__(self, message: str, *, response_id: str,
                  response: Optional[LlmResponse], elapsed: float,
-                 cancelled: bool = False) -> None:
+                 cancelled: bool = False,
+                 status: Optional[str] = None) -> None:
         super().__init__(message)
         self.response_id = response_id
         self.response = response
+        self.status = status
         self.elapsed = elapsed
         self.cancelled = cancelled
+
+
+class InvalidWebhookSignatureError(OpenAIError, ValueError):
+    """A webhook delivery that does not verify: a missing header, a timestamp
+    that is not an integer or is outside the tolerance, a malformed
+    ``webhook-signature``, or no signature that matches.  Also a
+    ``ValueError``.  The message says which, and never holds the secret or
+    the expected signature.
+
+    Attributes:
+        reason: one of ``missing-header``, ``bad-timestamp``,
+            ``timestamp-too-old``, ``timestamp-too-new``, ``bad-signature``,
+            ``no-match``.
+    """
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
 
 
 ###############################################################################
@@ -529,13 +548,13 @@ class LlmResponse:
 
     def to_dict(self) -> JSONDict:
         """The JSON the reference's serde derive produces for this value."""
-        out = {
+        out: JSONDict = {
             "content": self.content.to_dict() if self.content else None,
             "usage_metadata": (self.usage_metadata.to_dict()
                                if self.usage_metadata else None),
             "finish_reason": (self.finish_reason.value
                               if self.finish_reason else None),
-        }  # type: JSONDict
+        }
         if self.citation_metadata is not None:
             out["citation_metadata"] = self.citation_metadata.to_dict()
         out.update(partial=self.partial, turn_complete=self.turn_complete,
@@ -546,6 +565,965 @@ class LlmResponse:
         return out
 
 
+
+###############################################################################
+# The client
+###############################################################################
+
+class Client:
+    """A configured connection to the OpenAI Responses API (or a compatible
+    gateway).  Safe to share between threads; ``with Client(...) as c:`` or
+    :meth:`close` closes its kept-alive connections.
+
+    Arguments (each falls back to an environment variable, then a default):
+
+    - ``api_key``: ``OPENAI_API_KEY``; required.
+    - ``base_url``: ``OPENAI_BASE_URL``, then ``https://api.openai.com/v1``.
+      A user name or password in it is refused (it would be printed).
+    - ``organization``: ``OPENAI_ORG_ID``; ``project``: ``OPENAI_PROJECT_ID``.
+    - ``timeout``: seconds one HTTP attempt may take in total (connect,
+      headers and the whole body); default 60.  For a stream it bounds
+      connect plus headers, then each silence between bytes.
+    - ``max_retries``: extra attempts after a retryable failure; default 2.
+    - ``default_headers`` / ``default_query``: added to every request (Azure
+      OpenAI and gateways need them).
+    - ``ssl_context``: your own :class:`ssl.SSLContext`; otherwise TLS is
+      verified against the system CAs, ``SSL_CERT_FILE`` / ``SSL_CERT_DIR``,
+      or the file named by ``REQUESTS_CA_BUNDLE`` or ``CURL_CA_BUNDLE``.
+    - ``max_response_bytes``: a larger body (or streamed event) raises
+      :class:`ResponseTooLargeError`; default 64 MiB.
+    - ``webhook_secret``: ``OPENAI_WEBHOOK_SECRET``; for :meth:`verify_webhook`.
+
+    Proxies come from ``HTTPS_PROXY`` / ``HTTP_PROXY`` / ``NO_PROXY``, read
+    when the client sends its first request.  Redirects are never followed.
+    """
+
+    def __init__(self, api_key: Optional[str] = None, *,
+                 base_url: Optional[str] = None,
+                 organization: Optional[str] = None,
+                 project: Optional[str] = None,
+                 timeout: float = DEFAULT_TIMEOUT,
+                 max_retries: int = DEFAULT_MAX_RETRIES,
+                 default_headers: Optional[Mapping[str, str]] = None,
+                 default_query: Optional[Mapping[str, Any]] = None,
+                 ssl_context: Optional[ssl.SSLContext] = None,
+                 max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
+                 webhook_secret: Optional[str] = None) -> None:
+        key = _api_key_from(api_key)
+        self.base_url = _base_url_from(base_url)
+        self.organization = _setting(organization, "organization",
+                                     "OPENAI_ORG_ID")
+        self.project = _setting(project, "project", "OPENAI_PROJECT_ID")
+        self.timeout = _positive_number(timeout, "timeout", _MAX_TIMEOUT)
+        self.max_retries = _int_at_least(max_retries, "max_retries", 0)
+        self.max_response_bytes = _int_at_least(max_response_bytes,
+                                                "max_response_bytes", 1)
+        self.webhook_secret = webhook_secret
+        self._headers = _request_headers(key, self.organization, self.project,
+                                         default_headers)
+        self._query = _query_string(default_query)
+        _register_secrets(key, self._headers, default_query)
+        self._transport = _Transport(ssl_context, _ca_bundle_from_env())
+        # Seams for tests and simulations: how the client sleeps and tells
+        # time while retrying and waiting.
+        self._sleep: Callable[[float], None] = time.sleep
+        self._clock: Callable[[], float] = time.monotonic
+
+    def __repr__(self) -> str:
+        return "%s(base_url=%r, organization=%r, project=%r, timeout=%r, " \
+               "max_retries=%r)" % (type(self).__name__, self.base_url,
+                                    self.organization, self.project,
+                                    self.timeout, self.max_retries)
+
+    def __enter__(self) -> Client:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the kept-alive connections.  The client stays usable: a
+        later request opens a new connection."""
+        self._transport.close()
+
+    # -- operations --------------------------------------------------------
+
+    def poll_response(self, response_id: str) -> LlmResponse:
+        """Fetch the current state of a response:
+        ``GET {base_url}/responses/{response_id}``."""
+        return self._poll(response_id)[0]
+
+    def cancel_response(self, response_id: str) -> LlmResponse:
+        """Cancel a background response:
+        ``POST {base_url}/responses/{response_id}/cancel`` with no body.
+
+        Returns the converted answer, whose status is normally
+        ``cancelled`` but may be another final status if the job had
+        already ended.  Cancelling twice is harmless."""
+        path = "/responses/%s/cancel" % _quote_id(response_id)
+        answer = self._request("POST", path, None)
+        return _response_from_json(_decode_json(answer), response_id)
+
+    def create_response(self, *, model: str, input: Any,
+                        **params: Any) -> LlmResponse:
+        """Start a response: ``POST {base_url}/responses``.
+
+        ``background=True`` and ``store=True`` are sent unless you pass them;
+        every other keyword goes into the JSON body as given (``tools``,
+        ``instructions``, ``reasoning`` ...), so new API parameters work
+        without a new release.  The result is normally ``queued``; its
+        ``response_id`` is what you poll.  To stream, use
+        :meth:`create_response_stream`.
+
+        This call is retried only where the server cannot have accepted the
+        request (nothing was sent, HTTP 429, or ``x-should-retry: true``).
+        Any other failure raises at once with ``may_have_been_created=True``:
+        a response may exist and be running."""
+        if params.get("stream"):
+            raise ValueError("create_response cannot stream: use "
+                             "create_response_stream(...) (or "
+                             "create_and_wait(..., stream=True))")
+        payload = _create_payload(model, input, params)
+        answer = self._request("POST", "/responses", payload, create=True)
+        return _created_response(answer)
+
+    def stream_response(self, response_id: str, *,
+                        starting_after: Optional[int] = None
+                        ) -> ResponseStream:
+        """Open the event stream of a background response:
+        ``GET {base_url}/responses/{id}?stream=true`` (``&starting_after=N``
+        to resume after event N).  Returns a :class:`ResponseStream`."""
+        path = "/responses/%s" % _quote_id(response_id)
+        query = "stream=true"
+        if starting_after is not None:
+            query += "&starting_after=%d" % _int_at_least(
+                starting_after, "starting_after", 0)
+        answer = self._request("GET", path, None, stream=True, query=query)
+        if not answer.is_event_stream:  # a gateway that does not stream
+            return ResponseStream.from_body(
+                _response_from_json(_decode_json(answer), response_id))
+        return ResponseStream(answer, response_id, self.max_response_bytes)
+
+    def create_response_stream(self, *, model: str, input: Any,
+                               **params: Any) -> ResponseStream:
+        """Start a background response and stream its events:
+        ``POST {base_url}/responses`` with ``background``, ``store`` and
+        ``stream`` true.  The stream's ``response_id`` is known when this
+        returns (it reads up to the first event that names it).
+
+        The create rules of :meth:`create_response` hold; a stream that
+        breaks before the id is known raises with
+        ``may_have_been_created=True``."""
+        for name in ("background", "stream", "store"):
+            if params.get(name, True) is not True:
+                raise ValueError("create_response_stream always sends %s="
+                                 "true; do not pass %s=%r"
+                                 % (name, name, params[name]))
+        payload = _create_payload(model, input, dict(params, stream=True))
+        answer = self._request("POST", "/responses", payload, create=True,
+                               stream=True)
+        if not answer.is_event_stream:
+            return ResponseStream.from_body(_created_response(answer))
+        stream = ResponseStream(answer, None, self.max_response_bytes)
+        stream._read_until_id()
+        return stream
+
+    def wait_response(self, response_id: str, *,
+                      timeout: Optional[float] = None,
+                      poll_interval: Optional[float] = None,
+                      on_update: OnUpdate = None,
+                      cancel_on_timeout: bool = False,
+                      stream: bool = False,
+                      on_event: OnEvent = None) -> LlmResponse:
+        """Wait until the response leaves ``queued`` / ``in_progress`` and
+        return that final :class:`LlmResponse`.
+
+        - ``timeout``: seconds to wait in all (None: no limit).  Past it,
+          :class:`WaitTimeoutError` (a ``TimeoutError``) carrying the last
+          response; with ``cancel_on_timeout=True`` the job is cancelled
+          first.  Retry sleeps and requests are cut to what is left of it.
+        - ``poll_interval``: a fixed delay between polls (at least
+          ``MIN_POLL_INTERVAL``).  By default the delay adapts: 10 % of the
+          time waited so far, at least 1 s and at most 30 s.  A server's
+          ``openai-poll-after-ms`` header takes precedence.
+        - ``on_update(response)``: called for every response seen.
+        - ``stream=True``: follow the job's event stream instead of polling,
+          resuming after drops and falling back to polling when streaming is
+          refused; ``on_event(event)`` gets each event once, in order.
+
+        Network errors, timeouts, 408, 409, 429 and 5xx (after each poll's own
+        retries) do not end the wait - unless no request has ever reached a
+        server, which fails fast with the connection error.  Other API errors
+        (401, 403, 404 ...) raise at once.  Ctrl-C (``KeyboardInterrupt``)
+        propagates; the job keeps running."""
+        _check_response_id(response_id)
+        wait = _Wait(self, response_id, timeout, poll_interval, on_update,
+                     on_event, cancel_on_timeout)
+        if stream:
+            result = _follow_stream(wait, None)
+            if result is not None:
+                return result
+        return _poll_until_done(wait)
+
+    def create_and_wait(self, *, model: str, input: Any,
+                        timeout: Optional[float] = None,
+                        poll_interval: Optional[float] = None,
+                        on_update: OnUpdate = None,
+                        cancel_on_timeout: bool = False,
+                        cancel_on_interrupt: bool = True,
+                        stream: bool = False,
+                        on_event: OnEvent = None,
+                        **params: Any) -> LlmResponse:
+        """:meth:`create_response` (or :meth:`create_response_stream` with
+        ``stream=True``), then :meth:`wait_response` on it.
+
+        With ``cancel_on_interrupt`` (the default) a ``KeyboardInterrupt``
+        after the create - in ``on_update`` too - cancels the job before it
+        propagates; the interrupt then carries ``response_id`` and
+        ``cancelled``.  Any :class:`OpenAIError` raised during the wait
+        carries the job's id in ``response_id``: a paid-for job is never
+        lost."""
+        _check_wait_arguments(timeout, poll_interval, on_update, on_event)
+        opened: Optional[ResponseStream] = None
+        if stream:
+            opened = self.create_response_stream(model=model, input=input,
+                                                 **params)
+            if opened._answer is None and opened.response is not None:
+                created, opened = opened.response, None  # no streaming here
+            response_id = opened.response_id if opened else created.response_id
+        else:
+            created = self.create_response(model=model, input=input, **params)
+            response_id = created.response_id
+        response_id = response_id or ""
+        try:
+            wait = _Wait(self, response_id, timeout, poll_interval, on_update,
+                         on_event, cancel_on_timeout)
+            if opened is None:
+                wait.seen(created)
+                if created.done:
+                    return created
+                return _poll_until_done(wait)
+            return _follow_stream(wait, opened) or _poll_until_done(wait)
+        except KeyboardInterrupt as interrupt:
+            if opened is not None:
+                opened.close()
+            _note_interrupt(interrupt, self, response_id, cancel_on_interrupt)
+            raise
+        except OpenAIError as exc:
+            exc.response_id = response_id
+            raise
+
+    def verify_webhook(self, payload: Union[bytes, str], headers: Headers,
+                       secret: Optional[str] = None, *,
+                       tolerance: int = DEFAULT_WEBHOOK_TOLERANCE) -> None:
+        """:func:`verify_webhook`, with this client's ``webhook_secret``."""
+        verify_webhook(payload, headers, secret or self.webhook_secret,
+                       tolerance=tolerance)
+
+    def unwrap_webhook(self, payload: Union[bytes, str], headers: Headers,
+                       secret: Optional[str] = None, *,
+                       tolerance: int = DEFAULT_WEBHOOK_TOLERANCE
+                       ) -> JSONDict:
+        """:func:`unwrap_webhook`, with this client's ``webhook_secret``."""
+        return unwrap_webhook(payload, headers, secret or self.webhook_secret,
+                              tolerance=tolerance)
+
+    # -- the HTTP exchange with retries ------------------------------------
+
+    def _poll(self, response_id: str, budget: Optional[float] = None
+              ) -> Tuple[LlmResponse, http.client.HTTPMessage]:
+        path = "/responses/" + _quote_id(response_id)
+        answer = self._request("GET", path, None, budget=budget)
+        return _response_from_json(_decode_json(answer), response_id), \
+            answer.headers
+
+    def _request(self, method: str, path: str, payload: Optional[JSONDict],
+                 *, create: bool = False, stream: bool = False,
+                 query: str = "", budget: Optional[float] = None) -> _Answer:
+        """Send with retries (the rules are :func:`_retry_decision`); return
+        the first 2xx answer.  ``budget`` caps the time all attempts and
+        sleeps may take (what is left of a wait)."""
+        request = _Request(self, method, path, payload, create, stream, query)
+        ends = None if budget is None else self._clock() + budget
+        retries_taken = 0
+        while True:
+            limit = self.timeout if ends is None else \
+                min(self.timeout, max(ends - self._clock(), 0.001))
+            started = time.monotonic()
+            outcome = self._transport.attempt(request, limit)
+            answer = outcome.answer
+            if answer is not None and _logger.isEnabledFor(logging.DEBUG):
+                _logger.debug("%s %s -> HTTP %d, %d bytes in %.0f ms (request "
+                              "id %s)", method, path, answer.status,
+                              len(answer.body),
+                              (time.monotonic() - started) * 1e3,
+                              answer.headers.get("x-request-id"))
+            if answer is not None and answer.ok:
+                return answer
+            error = outcome.error if answer is None else \
+                _status_error(answer, request)
+            assert error is not None
+            delay, maybe_created = _retry_decision(
+                outcome, create, retries_taken, self.max_retries)
+            if ends is not None and delay is not None and \
+                    self._clock() + delay >= ends:
+                delay = None  # the wait ends first: report what happened
+            if delay is None:
+                if maybe_created:
+                    raise _maybe_created(error) from None
+                raise error from None
+            retries_taken += 1
+            _logger.debug("retrying %s %s after %s (retry %d of %d) in "
+                          "%.2f s", method, path, error, retries_taken,
+                          self.max_retries, delay)
+            self._sleep(delay)
+
+    def _cancel_quietly(self, response_id: str) -> Optional[LlmResponse]:
+        try:
+            return self.cancel_response(response_id)
+        except OpenAIError as exc:
+            _logger.error("could not cancel response %s: %s", response_id, exc)
+            return None
+
+
+def _note_interrupt(interrupt: BaseException, client: Client,
+                    response_id: str, cancel: bool) -> None:
+    """Cancel (if asked) the job a Ctrl-C interrupted, and record on the
+    interrupt which job it was and whether it was cancelled."""
+    cancelled = cancel and client._cancel_quietly(response_id) is not None
+    vars(interrupt).update(response_id=response_id, cancelled=cancelled)
+
+
+###############################################################################
+# Module-level functions over a default client
+###############################################################################
+
+_default_client: Optional[Client] = None
+_default_lock = threading.Lock()
+
+
+def _client() -> Client:
+    global _default_client
+    with _default_lock:
+        if _default_client is None:
+            _default_client = Client()
+            import atexit
+            atexit.register(_default_client.close)
+        return _default_client
+
+
+def poll_response(response_id: str) -> LlmResponse:
+    """:meth:`Client.poll_response` on a client built from the environment
+    on first use."""
+    return _client().poll_response(response_id)
+
+
+def cancel_response(response_id: str) -> LlmResponse:
+    """:meth:`Client.cancel_response` on the default client."""
+    return _client().cancel_response(response_id)
+
+
+def create_response(*, model: str, input: Any, **params: Any) -> LlmResponse:
+    """:meth:`Client.create_response` on the default client."""
+    return _client().create_response(model=model, input=input, **params)
+
+
+def stream_response(response_id: str, *,
+                    starting_after: Optional[int] = None) -> ResponseStream:
+    """:meth:`Client.stream_response` on the default client."""
+    return _client().stream_response(response_id,
+                                     starting_after=starting_after)
+
+
+def create_response_stream(*, model: str, input: Any,
+                           **params: Any) -> ResponseStream:
+    """:meth:`Client.create_response_stream` on the default client."""
+    return _client().create_response_stream(model=model, input=input,
+                                            **params)
+
+
+def wait_response(response_id: str, *, timeout: Optional[float] = None,
+                  poll_interval: Optional[float] = None,
+                  on_update: OnUpdate = None, cancel_on_timeout: bool = False,
+                  stream: bool = False, on_event: OnEvent = None
+                  ) -> LlmResponse:
+    """:meth:`Client.wait_response` on the default client."""
+    return _client().wait_response(
+        response_id, timeout=timeout, poll_interval=poll_interval,
+        on_update=on_update, cancel_on_timeout=cancel_on_timeout,
+        stream=stream, on_event=on_event)
+
+
+def create_and_wait(*, model: str, input: Any, timeout: Optional[float] = None,
+                    poll_interval: Optional[float] = None,
+                    on_update: OnUpdate = None,
+                    cancel_on_timeout: bool = False,
+                    cancel_on_interrupt: bool = True, stream: bool = False,
+                    on_event: OnEvent = None, **params: Any) -> LlmResponse:
+    """:meth:`Client.create_and_wait` on the default client."""
+    return _client().create_and_wait(
+        model=model, input=input, timeout=timeout, poll_interval=poll_interval,
+        on_update=on_update, cancel_on_timeout=cancel_on_timeout,
+        cancel_on_interrupt=cancel_on_interrupt, stream=stream,
+        on_event=on_event, **params)
+
+
+###############################################################################
+# Streams of server-sent events
+###############################################################################
+
+#: Stream events that end a job and carry its final ``response``.
+_TERMINAL_EVENTS = frozenset({"response.completed", "response.failed",
+                              "response.incomplete"})
+
+
+class ResponseStream:
+    """The server-sent events of one background response, as an iterator of
+    event dicts (the decoded JSON of each ``data`` field, as sent).
+
+    Iteration ends after a terminal event (``response.completed`` /
+    ``.failed`` / ``.incomplete``), at ``data: [DONE]``, or when the server
+    closes the stream cleanly (a cancelled job's stream just ends).  A
+    connection broken mid-stream raises :class:`APIConnectionError`; a
+    silence longer than the client's ``timeout`` :class:`APITimeoutError`.
+    An event whose data is not a JSON object is skipped with a warning.
+
+    Attributes:
+        response_id: from the first event that names it, else the id asked
+            for.
+        last_sequence_number: of the last event read (None before any): pass
+            it as ``starting_after`` to resume.
+        response: the :class:`LlmResponse` of the terminal event (or of a
+            plain JSON answer from a gateway that does not stream), else None.
+        error: the ``error`` object of the last ``error`` event, else None.
+    """
+
+    def __init__(self, answer: Optional[_Answer], response_id: Optional[str],
+                 limit: int) -> None:
+        self.response_id = response_id
+        self.last_sequence_number: Optional[int] = None
+        self.response: Optional[LlmResponse] = None
+        self.error: Optional[JSONDict] = None
+        self._answer = answer
+        self._parser = _SSEParser(limit)
+        self._ready: List[JSONDict] = []
+        self._finished = answer is None
+
+    @classmethod
+    def from_body(cls, response: LlmResponse) -> ResponseStream:
+        """A stream with no events, for a server that answered with JSON."""
+        stream = cls(None, response.response_id, 1)
+        stream.response = response
+        return stream
+
+    def __iter__(self) -> ResponseStream:
+        return self
+
+    def __next__(self) -> JSONDict:
+        while not self._ready:
+            if self._finished:
+                self.close()
+                raise StopIteration
+            self._read_more()
+        event = self._ready.pop(0)
+        if event.get("type") in _TERMINAL_EVENTS:
+            self._finished = True
+        return event
+
+    def __enter__(self) -> ResponseStream:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the connection (an unfinished stream is never reused)."""
+        self._finished = True
+        answer, self._answer = self._answer, None
+        if answer is not None:
+            answer.close()
+
+    def _read_more(self) -> None:
+        """Read until at least one event is ready or the stream ends."""
+        assert self._answer is not None
+        chunk = self._answer.read_chunk()
+        fields = self._parser.feed(chunk) if chunk else self._parser.end()
+        for data in fields:
+            if data == "[DONE]":
+                self._finished = True
+                break
+            event = _event_from_data(data)
+            if event is not None:
+                self._take(event)
+        if not chunk:
+            self._finished = True
+
+    def _take(self, event: JSONDict) -> None:
+        sequence = event.get("sequence_number")
+        if isinstance(sequence, int) and not isinstance(sequence, bool):
+            self.last_sequence_number = sequence
+        carried = event.get("response")
+        if isinstance(carried, dict):
+            if self.response_id is None:
+                self.response_id = _str_or_none(carried.get("id"))
+            if event.get("type") in _TERMINAL_EVENTS:
+                self.response = _response_from_json(carried, self.response_id)
+        if event.get("type") == "error":
+            nested = event.get("error")
+            self.error = nested if isinstance(nested, dict) else event
+        self._ready.append(event)
+
+    def _read_until_id(self) -> None:
+        """Buffer events until one names the response (a create stream);
+        a stream that breaks first leaves the create ambiguous."""
+        try:
+            while self.response_id is None and not self._finished:
+                self._read_more()
+        except APIError as exc:
+            self.close()
+            raise _maybe_created(exc) from None
+        if self.response_id is None:
+            raise _maybe_created(APIConnectionError(
+                "the create's event stream ended before naming the response"))
+
+
+def _event_from_data(data: str) -> Optional[JSONDict]:
+    event = _loads_or_none(data)
+    if isinstance(event, dict):
+        return event
+    _logger.warning("skipped a stream event whose data is not a JSON object: "
+                    "%s", _snippet(data.encode("utf-8")))
+    return None
+
+
+class _SSEParser:
+    """Server-sent events framing: returns the ``data`` of each complete
+    event.  Lines end in LF, CRLF or CR (a CR at the end of a chunk waits for
+    the next one); ``:`` lines are comments; ``event``, ``id`` and ``retry``
+    fields are accepted and unused (each event's JSON names its type)."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.buffer = b""
+        self.data: List[str] = []
+        self.size = 0
+
+    def feed(self, chunk: bytes) -> List[str]:
+        self.buffer += chunk
+        lines = self.buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        if self.buffer.endswith(b"\r"):  # maybe the first half of a CRLF
+            lines = lines[:-1]
+            complete, _, rest = lines.rpartition(b"\n")
+            self.buffer = rest + b"\r"
+        else:
+            complete, _, self.buffer = lines.rpartition(b"\n")
+        self._check_size(len(self.buffer))
+        if not _:
+            return []
+        return self._lines(complete.split(b"\n"))
+
+    def end(self) -> List[str]:
+        """The stream closed: a last event without its blank line counts."""
+        rest, self.buffer = self.buffer.rstrip(b"\r"), b""
+        found = self._lines([rest] if rest else [])
+        return found + self._lines([b""]) if self.data else found
+
+    def _lines(self, lines: List[bytes]) -> List[str]:
+        found = []
+        for raw in lines:
+            if not raw:
+                if self.data:
+                    found.append("\n".join(self.data))
+                self.data, self.size = [], 0
+                continue
+            name, _, value = raw.decode("utf-8", "replace").partition(":")
+            if name == "data":
+                self.data.append(value[1:] if value.startswith(" ") else value)
+                self._check_size(len(raw))
+        return found
+
+    def _check_size(self, size: int) -> None:
+        self.size += size
+        if self.size > self.limit:
+            raise ResponseTooLargeError(
+                "a stream event exceeds the limit of %d bytes "
+                "(max_response_bytes)" % self.limit, limit=self.limit)
+
+
+###############################################################################
+# Waiting for a job: polling, streaming, and the fallback between them
+###############################################################################
+
+# Adaptive wait: poll after 10 % of the job's age, at least 1 s, at most 30 s.
+_WAIT_MIN_INTERVAL = 1.0
+_WAIT_MAX_INTERVAL = 30.0
+_WAIT_AGE_FRACTION = 0.1
+# A server's openai-poll-after-ms is honoured between these bounds: no busy
+# loop on "0", no day-long sleep on a typo.
+_WAIT_MIN_HINT = 0.1
+# Unstored background responses are kept about ten minutes.
+_EXPIRY_HINT_SECONDS = 600.0
+# A stream request answered with one of these cannot stream: poll instead.
+_STREAM_REFUSED_STATUSES = frozenset({400, 404, 405, 415, 501})
+
+
+class _Wait:
+    """The state of one wait: the job, what was seen, and the deadline."""
+
+    def __init__(self, client: Client, response_id: str,
+                 timeout: Optional[float], poll_interval: Optional[float],
+                 on_update: OnUpdate, on_event: OnEvent,
+                 cancel_on_timeout: bool) -> None:
+        _check_wait_arguments(timeout, poll_interval, on_update, on_event)
+        self.client = client
+        self.response_id = response_id
+        self.timeout = None if timeout is None else float(timeout)
+        self.poll_interval = poll_interval
+        self.on_update = on_update
+        self.on_event = on_event
+        self.cancel_on_timeout = cancel_on_timeout
+        self.start = client._clock()
+        self.last: Optional[LlmResponse] = None
+        self.polls = 0
+        self.reached_server = False
+        self.sequence: Optional[int] = None
+
+    def elapsed(self) -> float:
+        return self.client._clock() - self.start
+
+    def remaining(self) -> Optional[float]:
+        return None if self.timeout is None else self.timeout - self.elapsed()
+
+    def expired(self) -> bool:
+        left = self.remaining()
+        return left is not None and left <= 0
+
+    def seen(self, response: LlmResponse) -> None:
+        previous = self.last.status if self.last else None
+        self.last = response
+        self.reached_server = True
+        if response.status != previous:
+            _logger.info("response %s is %s", self.response_id,
+                         response.status)
+        if self.on_update is not None:
+            self.on_update(response)
+
+    def deliver(self, event: JSONDict) -> None:
+        """Pass an event on once, in order: repeats are dropped."""
+        sequence = event.get("sequence_number")
+        if isinstance(sequence, int) and not isinstance(sequence, bool):
+            if self.sequence is not None and sequence <= self.sequence:
+                return
+            self.sequence = sequence
+        if self.on_event is not None:
+            self.on_event(event)
+        carried = event.get("response")
+        if isinstance(carried, dict) and \
+                event.get("type") not in _TERMINAL_EVENTS:
+            self.seen(_response_from_json(carried, self.response_id))
+
+    def poll(self) -> Optional[float]:
+        """Poll once; return the server's requested delay, if any.  Transient
+        failures are logged (the wait goes on); others raise."""
+        try:
+            response, headers = self.client._poll(self.response_id,
+                                                  self.remaining())
+        except APIError as exc:
+            self.failed(exc, "polling")
+            return None
+        self.polls += 1
+        self.seen(response)
+        return _poll_after_hint(headers)
+
+    def failed(self, exc: APIError, doing: str) -> None:
+        """Raise ``exc`` unless the wait should go on after it."""
+        if isinstance(exc, APIStatusError):
+            self.reached_server = True
+        if _keeps_waiting(exc, self.reached_server):
+            _logger.warning("%s %s failed (%s); still waiting", doing,
+                            self.response_id, exc)
+            return
+        exc.response_id = self.response_id
+        if isinstance(exc, APIConnectionError):
+            exc._extend("no request has reached a server yet: check the "
+                        "base URL (--base-url / OPENAI_BASE_URL) and proxy")
+        elif isinstance(exc, NotFoundError) and \
+                self.elapsed() >= _EXPIRY_HINT_SECONDS:
+            exc._extend("after %.0f s of waiting: a background response "
+                        "created with store=false is deleted about 10 "
+                        "minutes after it starts" % self.elapsed())
+        raise exc
+
+    def next_delay(self, hint: Optional[float]) -> float:
+        delay = hint if hint is not None else (
+            self.poll_interval if self.poll_interval is not None
+            else _adaptive_interval(self.elapsed()))
+        left = self.remaining()
+        return delay if left is None else max(0.0, min(delay, left))
+
+    def time_out(self) -> LlmResponse:
+        """Raise :class:`WaitTimeoutError` (cancelling first if asked)."""
+        elapsed = self.elapsed()
+        status = self.last.status if self.last else None
+        cancelled = False
+        if self.cancel_on_timeout:
+            result = self.client._cancel_quietly(self.response_id)
+            if result is not None:
+                self.last, cancelled = result, True
+        raise WaitTimeoutError(
+            "response %s is still %s after waiting %.1f s%s"
+            % (self.response_id, status or "unknown", elapsed,
+               "; it was cancelled" if cancelled else ""),
+            response_id=self.response_id, response=self.last, elapsed=elapsed,
+            cancelled=cancelled, status=status)
+
+
+def _poll_until_done(wait: _Wait) -> LlmResponse:
+    """Poll on the adaptive (or fixed) schedule until the job is final."""
+    while True:
+        hint = wait.poll()
+        if wait.last is not None and wait.last.done:
+            return wait.last
+        if wait.expired():
+            return wait.time_out()
+        delay = wait.next_delay(hint)
+        _logger.debug("response %s is %s after %.1f s (%d polls); next poll "
+                      "in %.1f s", wait.response_id,
+                      wait.last.status if wait.last else "unknown",
+                      wait.elapsed(), wait.polls, delay)
+        wait.client._sleep(delay)
+
+
+def _follow_stream(wait: _Wait, stream: Optional[ResponseStream]
+                   ) -> Optional[LlmResponse]:
+    """Follow the job's events to its end, resuming after drops; the final
+    response, or None when streaming is refused (the caller polls)."""
+    failures = 0
+    while True:
+        if stream is None:
+            stream = _reopen_stream(wait, failures)
+            if stream is None:
+                return None
+        with stream:
+            final, events, broken = _drain(wait, stream)
+        stream = None
+        if final is not None:
+            return final
+        failures = 0 if events else failures + 1
+        if not broken:
+            wait.poll()  # ended without a terminal event: where is the job?
+            if wait.last is not None and wait.last.done:
+                return wait.last
+        if wait.expired():
+            return wait.time_out()
+
+
+def _reopen_stream(wait: _Wait, failures: int) -> Optional[ResponseStream]:
+    """Resume the stream after the last event delivered; None when the
+    server will not stream (then the wait polls)."""
+    while True:
+        if failures:
+            wait.client._sleep(wait.next_delay(_backoff(failures - 1)))
+        if wait.expired():
+            wait.time_out()
+        try:
+            stream = wait.client.stream_response(
+                wait.response_id, starting_after=wait.sequence)
+        except APIStatusError as exc:
+            if exc.status_code in _STREAM_REFUSED_STATUSES:
+                _logger.info("streaming %s refused (%s); polling instead",
+                             wait.response_id, exc)
+                return None
+            wait.failed(exc, "streaming")
+        except APIError as exc:
+            wait.failed(exc, "streaming")
+        else:
+            if stream._answer is not None:
+                return stream
+            _logger.info("streaming %s answered without events; polling "
+                         "instead", wait.response_id)
+            return None
+        failures += 1
+
+
+def _drain(wait: _Wait, stream: ResponseStream
+           ) -> Tuple[Optional[LlmResponse], int, bool]:
+    """Deliver a stream's events; (the final response or None, how many
+    events arrived, whether it broke).  A broken stream is not an error
+    here: the caller resumes it."""
+    events = 0
+    try:
+        for event in stream:
+            events += 1
+            wait.reached_server = True
+            wait.deliver(event)
+    except APIConnectionError as exc:
+        _logger.warning("the stream of %s broke (%s); resuming",
+                        wait.response_id, exc)
+        return None, events, True
+    final = stream.response
+    if final is not None:
+        wait.seen(final)
+    return final, events, False
+
+
+def _check_wait_arguments(timeout: Optional[float],
+                          poll_interval: Optional[float],
+                          on_update: OnUpdate, on_event: OnEvent) -> None:
+    if timeout is not None:
+        _positive_number(timeout, "timeout")
+    if poll_interval is not None:
+        _positive_number(poll_interval, "poll_interval", _WAIT_MAX_INTERVAL * 120)
+        if poll_interval < MIN_POLL_INTERVAL:
+            raise ValueError("poll_interval must be at least %g s (no busy "
+                             "loops), got %r" % (MIN_POLL_INTERVAL,
+                                                 poll_interval))
+    for name, value in (("on_update", on_update), ("on_event", on_event)):
+        if value is not None and not callable(value):
+            raise TypeError("%s must be callable, not %s"
+                            % (name, type(value).__name__))
+
+
+def _adaptive_interval(elapsed: float) -> float:
+    return min(_WAIT_MAX_INTERVAL,
+               max(_WAIT_MIN_INTERVAL, _WAIT_AGE_FRACTION * elapsed))
+
+
+def _poll_after_hint(headers: http.client.HTTPMessage) -> Optional[float]:
+    seconds = _seconds(headers.get("openai-poll-after-ms"), 1000.0)
+    if seconds is None:
+        return None
+    return min(max(seconds, _WAIT_MIN_HINT), _WAIT_MAX_INTERVAL)
+
+
+###############################################################################
+# Webhooks (Standard Webhooks signatures, as OpenAI sends them)
+###############################################################################
+
+def verify_webhook(payload: Union[bytes, str], headers: Headers,
+                   secret: Optional[str] = None, *,
+                   tolerance: int = DEFAULT_WEBHOOK_TOLERANCE) -> None:
+    """Check that a webhook delivery was signed by OpenAI with ``secret``
+    (default: ``OPENAI_WEBHOOK_SECRET``), within ``tolerance`` seconds of
+    now either way.  Raises :class:`InvalidWebhookSignatureError` when it
+    was not.
+
+    ``payload`` is the body exactly as received (``bytes``, or ``str``
+    encoded as UTF-8); ``headers`` any mapping or ``email.message.Message``
+    (what ``http.server`` hands you), looked up case-insensitively.  The body
+    is not parsed: use :func:`unwrap_webhook` for the event."""
+    key = _webhook_key(secret)
+    tolerance = _int_at_least(tolerance, "tolerance", 0)
+    body = payload.encode("utf-8") if isinstance(payload, str) else payload
+    if not isinstance(body, bytes):
+        raise TypeError("payload must be bytes or str, not %s"
+                        % type(payload).__name__)
+    webhook_id, timestamp, signatures = _webhook_headers(headers)
+    _check_webhook_time(timestamp, tolerance)
+    import base64
+    import hashlib
+    import hmac
+    signed = b"%s.%s.%s" % (webhook_id.encode("utf-8"),
+                            timestamp.encode("utf-8"), body)
+    expected = base64.b64encode(hmac.new(key, signed, hashlib.sha256).digest())
+    if not any(hmac.compare_digest(expected, given) for given in signatures):
+        raise InvalidWebhookSignatureError(
+            "no webhook-signature entry matches the payload (wrong secret, "
+            "or a body changed on the way)", reason="no-match")
+
+
+def unwrap_webhook(payload: Union[bytes, str], headers: Headers,
+                   secret: Optional[str] = None, *,
+                   tolerance: int = DEFAULT_WEBHOOK_TOLERANCE) -> JSONDict:
+    """:func:`verify_webhook`, then return the decoded event
+    (``{"id": "evt_...", "type": "response.completed", "data": {"id":
+    "resp_..."}, ...}``).  A verified body that is not a JSON object raises
+    :class:`APIResponseDecodeError`."""
+    verify_webhook(payload, headers, secret, tolerance=tolerance)
+    text = payload if isinstance(payload, str) else \
+        payload.decode("utf-8", "replace")
+    event = _loads_or_none(text)
+    if not isinstance(event, dict):
+        raise APIResponseDecodeError(
+            "the webhook body is not a JSON object: %s"
+            % _snippet(text.encode("utf-8")), body=_snippet(text.encode()))
+    return event
+
+
+def _webhook_key(secret: Optional[str]) -> bytes:
+    if secret is None:
+        secret = os.environ.get("OPENAI_WEBHOOK_SECRET") or None
+    if secret is None:
+        raise OpenAIError("no webhook secret: pass secret=... or set the "
+                          "OPENAI_WEBHOOK_SECRET environment variable")
+    if not isinstance(secret, str):
+        raise TypeError("secret must be a str, not %s" % type(secret).__name__)
+    if not secret.startswith("whsec_"):
+        return secret.encode("utf-8")
+    import base64
+    import binascii
+    try:
+        return base64.b64decode(secret[6:], validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("secret: the part after 'whsec_' is not valid "
+                         "base64") from None
+
+
+def _webhook_headers(headers: Headers) -> Tuple[str, str, List[bytes]]:
+    found = {}
+    for name in ("webhook-id", "webhook-timestamp", "webhook-signature"):
+        value = _header_value(headers, name)
+        if value is None:
+            raise InvalidWebhookSignatureError(
+                "the %s header is missing" % name, reason="missing-header")
+        found[name] = value
+    signatures = []
+    for entry in found["webhook-signature"].split():
+        signature = entry[3:] if entry.startswith("v1,") else entry
+        if not signature or "," in signature:
+            raise InvalidWebhookSignatureError(
+                "the webhook-signature header is malformed (want "
+                "'v1,<base64>' entries)", reason="bad-signature")
+        signatures.append(signature.encode("ascii", "replace"))
+    if not signatures:
+        raise InvalidWebhookSignatureError(
+            "the webhook-signature header is empty", reason="bad-signature")
+    return found["webhook-id"], found["webhook-timestamp"], signatures
+
+
+def _header_value(headers: Headers, name: str) -> Optional[str]:
+    getter = getattr(headers, "get", None)
+    if getter is None:
+        raise TypeError("headers must be a mapping or email.message.Message, "
+                        "not %s" % type(headers).__name__)
+    value = getter(name)
+    if value is None:
+        for key, candidate in headers.items():
+            if isinstance(key, str) and key.lower() == name:
+                value = candidate
+                break
+    return value if isinstance(value, str) else None
+
+
+def _check_webhook_time(timestamp: str, tolerance: int) -> None:
+    try:
+        sent = int(timestamp)
+    except ValueError:
+        raise InvalidWebhookSignatureError(
+            "the webhook-timestamp header is not an integer",
+            reason="bad-timestamp") from None
+    now = int(time.time())
+    if now - sent > tolerance:
+        raise InvalidWebhookSignatureError(
+            "the webhook timestamp is %d s old, over the tolerance of %d s"
+            % (now - sent, tolerance), reason="timestamp-too-old")
+    if sent - now > tolerance:
+        raise InvalidWebhookSignatureError(
+            "the webhook timestamp is %d s in the future, over the tolerance "
+            "of %d s" % (sent - now, tolerance), reason="timestamp-too-new")
 ###############################################################################
 # Conversion: Response JSON -> LlmResponse
 ###############################################################################
@@ -553,12 +1531,26 @@ class LlmResponse:
 # is treated as absent, so a malformed body yields a best-effort LlmResponse,
 # never a TypeError.  Only a body that is not a Response at all is an error.
 
-# The reference's built-in tool item types, each with the part it becomes.
-_BUILT_IN_TOOL_PARTS = {
-    kind: (ServerToolResponsePart if kind.endswith("_output")
-           else ServerToolCallPart)
-    for kind in _BUILT_IN_TOOL_TYPES
-}  # type: Dict[str, Callable[[JSONDict], Part]]
+# Output item types the reference lists in
+# provider_metadata["openai"]["built_in_tool_outputs"].
+_BUILT_IN_TOOL_TYPES = frozenset({
+    "web_search_call", "file_search_call", "computer_call",
+    "image_generation_call", "code_interpreter_call", "local_shell_call",
+    "shell_call", "shell_call_output", "apply_patch_call",
+    "apply_patch_call_output", "mcp_call", "mcp_list_tools",
+    "mcp_approval_request",
+})
+
+
+def _tool_part(item: JSONDict) -> Part:
+    """The one rule for items that are not message, reasoning or function
+    call: a ``*_output`` item is a tool response, any other a tool call.
+    Unlike the reference, which drops types it does not convert, we keep
+    every one: never lost, never an exception."""
+    kind = item.get("type")
+    if isinstance(kind, str) and kind.endswith("_output"):
+        return ServerToolResponsePart(item)
+    return ServerToolCallPart(item)
 
 
 def _str_or_none(value: Any) -> Optional[str]:
@@ -623,78 +1615,77 @@ def _citations(annotations: Any, offset: int) -> List[CitationSource]:
 def _parse_arguments(arguments: Any) -> Any:
     if not isinstance(arguments, str):
         return {}
-    try:
-        return json.loads(arguments)
-    except ValueError:
-        return {}
+    parsed = _loads_or_none(arguments)
+    return {} if parsed is None else parsed
+
+
+def _summary_text(summary: Any) -> str:
+    return "".join(text for text in (entry.get("text")
+                                     for entry in _dicts(summary))
+                   if isinstance(text, str))
 
 
 class _Output:
     """What one walk over ``output`` collects: parts, citations, metadata."""
 
+    __slots__ = ("parts", "citations", "refusals", "phase",
+                 "encrypted_content", "tool_names", "built_in_tool_outputs",
+                 "history_parts", "text_length")
+
     def __init__(self, items: Any) -> None:
-        self.parts = []  # type: List[Part]
-        self.citations = []  # type: List[CitationSource]
-        self.refusals = []  # type: List[str]
-        self.phase = None  # type: Optional[str]
-        self.encrypted_content = None  # type: Optional[str]
-        self.tool_names = []  # type: List[str]
-        self.built_in_tool_outputs = []  # type: List[JSONDict]
-        self.history_parts = []  # type: List[JSONDict]
+        self.parts: List[Part] = []
+        self.citations: List[CitationSource] = []
+        self.refusals: List[str] = []
+        self.phase: Optional[str] = None
+        self.encrypted_content: Optional[str] = None
+        self.tool_names: List[str] = []
+        self.built_in_tool_outputs: List[JSONDict] = []
+        self.history_parts: List[JSONDict] = []
         self.text_length = 0  # of the text parts so far: citation offsets
         if isinstance(items, list):
             self._walk(items)
 
     def _walk(self, items: List[Any]) -> None:
-        # One flat loop with local names: a deep-research body has thousands
-        # of items, and this walk is most of the conversion's cost.
-        add_part = self.parts.append
-        add_tool_output = self.built_in_tool_outputs.append
-        add_history = self.history_parts.append
-        built_in = _BUILT_IN_TOOL_PARTS
+        # One flat loop handing each item to its rule: a deep-research body
+        # has thousands of items, and this walk is most of the conversion.
+        rules = {"reasoning": self._add_reasoning, "message": self._add_message,
+                 "function_call": self._add_function_call}
         for item in items:
             if not isinstance(item, dict):
                 continue
             kind = item.get("type")
             if not isinstance(kind, str):
-                kind = ""
-            part_class = built_in.get(kind)
-            if part_class is not None:
-                add_tool_output(item)
-                add_part(part_class(item))
-                if kind == "mcp_list_tools":
-                    self.tool_names.extend(
-                        name for name in (_str_or_none(t.get("name"))
-                                          for t in _dicts(item.get("tools")))
-                        if name)
-            elif kind == "reasoning":
-                add_history({"server_tool_call": item})
-                encrypted = item.get("encrypted_content")
-                if isinstance(encrypted, str):
-                    self.encrypted_content = encrypted
-                thinking = ""
-                summary = item.get("summary")
-                if isinstance(summary, list):
-                    for entry in summary:
-                        if isinstance(entry, dict):
-                            text = entry.get("text")
-                            if isinstance(text, str):
-                                thinking += text
-                if thinking:
-                    add_part(ThinkingPart(thinking))
-            elif kind == "message":
-                self._add_message(item)
-            elif kind == "function_call":
-                add_part(FunctionCallPart(
-                    name=_str_or_none(item.get("name")) or "",
-                    args=_parse_arguments(item.get("arguments")),
-                    id=_str_or_none(item.get("call_id"))))
-            # Unlike the reference, which drops the item types it does not
-            # convert, we keep every one: never lost, never an exception.
-            elif kind.endswith("_output"):
-                add_part(ServerToolResponsePart(item))
+                self._add_other(item)
+            elif kind in _BUILT_IN_TOOL_TYPES:
+                self._add_built_in(item)
             else:
-                add_part(ServerToolCallPart(item))
+                rules.get(kind, self._add_other)(item)
+
+    def _add_built_in(self, item: JSONDict) -> None:
+        self.built_in_tool_outputs.append(item)
+        self.parts.append(_tool_part(item))
+        if item.get("type") == "mcp_list_tools":
+            self.tool_names.extend(
+                name for name in (_str_or_none(t.get("name"))
+                                  for t in _dicts(item.get("tools"))) if name)
+
+    def _add_other(self, item: JSONDict) -> None:
+        self.parts.append(_tool_part(item))
+
+    def _add_reasoning(self, item: JSONDict) -> None:
+        self.history_parts.append({"server_tool_call": item})
+        encrypted = item.get("encrypted_content")
+        if isinstance(encrypted, str):
+            self.encrypted_content = encrypted
+        thinking = _summary_text(item.get("summary"))
+        if thinking:
+            self.parts.append(ThinkingPart(thinking))
+
+    def _add_function_call(self, item: JSONDict) -> None:
+        self.parts.append(FunctionCallPart(
+            name=_str_or_none(item.get("name")) or "",
+            args=_parse_arguments(item.get("arguments")),
+            id=_str_or_none(item.get("call_id"))))
 
     def _add_message(self, item: JSONDict) -> None:
         phase = _str_or_none(item.get("phase"))
@@ -720,7 +1711,7 @@ class _Output:
     def metadata(self, response_id: str, status: str,
                  body: JSONDict) -> JSONDict:
         """``{"response_id", "status", ...}`` as the reference builds it."""
-        meta = {"response_id": response_id, "status": status}  # type: JSONDict
+        meta: JSONDict = {"response_id": response_id, "status": status}
         optional = [
             ("service_tier", _str_or_none(body.get("service_tier"))),
             ("phase", self.phase),
@@ -763,47 +1754,12 @@ def _response_from_json(body: Any, requested_id: Optional[str] = None
             "the JSON object has no string 'status', so it is not a Response",
             body=body)
     response_id = _str_or_none(body.get("id")) or requested_id or ""
-
     if status in PENDING_STATUSES:
-        meta = {"response_id": response_id, "status": status}  # type: JSONDict
+        meta: JSONDict = {"response_id": response_id, "status": status}
         result = LlmResponse(provider_metadata={"openai": meta}, raw=body)
     else:
-        # The walk makes thousands of small acyclic objects and no cycles:
-        # a cyclic GC pass over the freshly decoded body during it is pure
-        # cost (measured: about a third of the conversion time).
-        gc_was_enabled = gc.isenabled()
-        gc.disable()
-        try:
-            converter = _Output(body.get("output"))
-        finally:
-            if gc_was_enabled:
-                gc.enable()
-        meta = converter.metadata(response_id, status, body)
-        finish = _finish_reason(status, body)
-        if converter.refusals and finish is not None:
-            finish = FinishReason.SAFETY
-        result = LlmResponse(
-            content=(Content("model", converter.parts)
-                     if converter.parts else None),
-            usage_metadata=_convert_usage(body.get("usage")),
-            finish_reason=finish,
-            citation_metadata=(CitationMetadata(converter.citations)
-                               if converter.citations else None),
-            turn_complete=status in ("completed", "incomplete", "failed",
-                                     "cancelled"),
-            provider_metadata={"openai": meta},
-            raw=body)
-        if status == "failed":
-            error = body.get("error")
-            if not isinstance(error, dict):
-                error = {}
-            result.error_code = _str_or_none(error.get("code")) or "unknown"
-            result.error_message = (_str_or_none(error.get("message"))
-                                    or "Background response failed")
-        elif status == "cancelled":
-            result.error_code = "cancelled"
-            result.error_message = "Background response was cancelled"
-
+        result = _final_response(body, response_id, status)
+        meta = result._openai_metadata()
     if requested_id is not None and response_id != requested_id:
         meta["requested_id"] = requested_id
         _logger.warning("asked for response %r but the server answered with "
@@ -811,20 +1767,243 @@ def _response_from_json(body: Any, requested_id: Optional[str] = None
     return result
 
 
+def _final_response(body: JSONDict, response_id: str, status: str
+                    ) -> LlmResponse:
+    converter = _Output(body.get("output"))
+    finish = _finish_reason(status, body)
+    if converter.refusals and finish is not None:
+        finish = FinishReason.SAFETY
+    result = LlmResponse(
+        content=Content("model", converter.parts) if converter.parts else None,
+        usage_metadata=_convert_usage(body.get("usage")),
+        finish_reason=finish,
+        citation_metadata=(CitationMetadata(converter.citations)
+                           if converter.citations else None),
+        turn_complete=status in ("completed", "incomplete", "failed",
+                                 "cancelled"),
+        provider_metadata={"openai": converter.metadata(response_id, status,
+                                                        body)},
+        raw=body)
+    if status == "failed":
+        error = body.get("error")
+        if not isinstance(error, dict):
+            error = {}
+        result.error_code = _str_or_none(error.get("code")) or "unknown"
+        result.error_message = (_str_or_none(error.get("message"))
+                                or "Background response failed")
+    elif status == "cancelled":
+        result.error_code = "cancelled"
+        result.error_message = "Background response was cancelled"
+    return result
+
+
+def _finite_or_none(text: str) -> Optional[float]:
+    value = float(text)
+    return value if value - value == 0.0 else None  # inf - inf is NaN
+
+
+def _loads(text: str) -> Any:
+    """``json.loads`` for what servers send: ``NaN``, ``Infinity`` and
+    numbers too large for a float become ``null`` (absent), so ``to_dict()``
+    stays JSON that any service reads."""
+    return json.loads(text, parse_constant=_none, parse_float=_finite_or_none)
+
+
+def _none(_: str) -> None:
+    return None
+
+
+def _loads_or_none(text: str) -> Any:
+    """:func:`_loads`, or None for text that is not JSON - or nests deeper
+    than Python's recursion limit allows."""
+    try:
+        return _loads(text)
+    except (ValueError, RecursionError):
+        return None
+
+
 ###############################################################################
-# Transport: one HTTP attempt, bounded in total time and size
+# Redaction: the one point every message, log record and CLI line passes
 ###############################################################################
 
-def _redact(text: str, secrets: Sequence[str]) -> str:
-    for secret in secrets:
-        if secret:
+# Header and query names whose values are secrets.
+_CREDENTIAL_WORDS = ("authorization", "key", "token", "secret", "cookie",
+                     "password", "credential")
+# Every credential any client of this process holds, in every spelling a
+# server may echo it (raw and percent-encoded), longest first.  It is
+# module-level because log records are formatted by handlers that know no
+# client; it only ever grows, by what clients are given.
+_SECRETS: Tuple[str, ...] = ()
+_SECRETS_LOCK = threading.Lock()
+
+
+def _redact(text: str) -> str:
+    for secret in _SECRETS:
+        if secret in text:
             text = text.replace(secret, "[redacted]")
     return text
 
 
-def _is_credential_header(name: str) -> bool:
+def _is_credential_name(name: str) -> bool:
     lowered = name.lower()
     return any(word in lowered for word in _CREDENTIAL_WORDS)
+
+
+def _register_secrets(api_key: str, headers: Mapping[str, str],
+                      query: Optional[Mapping[str, Any]]) -> None:
+    values = [api_key]
+    for name, value in list(headers.items()) + list((query or {}).items()):
+        if _is_credential_name(name):
+            values.extend((str(value), str(value).split(" ")[-1]))
+    _add_secrets(values)
+
+
+def _add_secrets(values: Sequence[str]) -> None:
+    global _SECRETS
+    import urllib.parse
+    forms: Set[str] = set()
+    for value in values:
+        if len(value) >= 4:  # shorter ones would blank out ordinary text
+            forms.update((value, urllib.parse.quote(value, safe=""),
+                          urllib.parse.quote(value),
+                          urllib.parse.quote_plus(value)))
+    with _SECRETS_LOCK:
+        _SECRETS = tuple(sorted(set(_SECRETS) | forms, key=len, reverse=True))
+
+
+class _RedactingFilter(logging.Filter):
+    """Formats each record of our logger once, redacted, before any handler
+    (the user's included) sees it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if _SECRETS:
+            record.msg = _redact(record.getMessage())
+            record.args = None
+        return True
+
+
+_logger.addFilter(_RedactingFilter())
+
+
+###############################################################################
+# Arguments: checked before anything is sent, named in the caller's words
+###############################################################################
+
+_CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
+# Header values we send: visible ASCII and spaces (HTTP carries nothing else
+# reliably, and a smart quote in a pasted key is a mistake, not a byte).
+_HEADER_TEXT = re.compile(r"[\x20-\x7e\t]*\Z")
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")
+# A socket timeout beyond this is a typo (and 1e10 overflows the C API).
+_MAX_TIMEOUT = 7 * 24 * 3600.0
+
+
+def _api_key_from(api_key: Optional[str]) -> str:
+    if api_key is None:
+        api_key = os.environ.get("OPENAI_API_KEY")
+    if api_key is not None and not isinstance(api_key, str):
+        raise TypeError("api_key must be a str, not %s"
+                        % type(api_key).__name__)
+    if not api_key or not api_key.strip():
+        raise OpenAIError("no API key: pass api_key=... or set the "
+                          "OPENAI_API_KEY environment variable")
+    _check_header_text(api_key, "the API key")
+    return api_key
+
+
+def _check_header_text(value: str, what: str) -> None:
+    """Refuse what HTTP cannot carry; the value may be a secret, so the
+    message names the argument and the position, never the value."""
+    if not _HEADER_TEXT.match(value):
+        bad = next(i for i, c in enumerate(value)
+                   if not _HEADER_TEXT.match(c))
+        raise ValueError(
+            "%s contains a character HTTP headers cannot carry at position "
+            "%d (%s)" % (what, bad, "a line break or NUL"
+                         if value[bad] in "\r\n\x00" else
+                         "a pasted smart quote or non-ASCII letter?"))
+
+
+def _setting(value: Optional[str], name: str, variable: str) -> Optional[str]:
+    if value is None:
+        value = os.environ.get(variable) or None
+    if value is not None:
+        if not isinstance(value, str):
+            raise TypeError("%s must be a str, not %s"
+                            % (name, type(value).__name__))
+        _check_header_text(value, "%s (or $%s)" % (name, variable))
+    return value
+
+
+def _base_url_from(base_url: Optional[str]) -> str:
+    base_url = base_url or os.environ.get("OPENAI_BASE_URL") or \
+        DEFAULT_BASE_URL
+    if not isinstance(base_url, str):
+        raise TypeError("base_url must be a str, not %s"
+                        % type(base_url).__name__)
+    _parse_endpoint(base_url)
+    scheme, rest = base_url.split(":", 1)
+    return scheme.lower() + ":" + rest.rstrip("/")
+
+
+def _parse_endpoint(base_url: str) -> _Endpoint:
+    """Split a base URL, refusing what would send requests nowhere or print
+    a password: a message never repeats userinfo."""
+    import urllib.parse
+    parts = urllib.parse.urlsplit(base_url)
+    if "@" in parts.netloc:
+        raise ValueError("base_url must not hold a user name or password "
+                         "(they would be printed in messages); send "
+                         "credentials with default_headers")
+    problem = None
+    if parts.scheme.lower() not in ("http", "https"):
+        problem = "it must start with http:// or https://"
+    elif _CONTROL_CHARACTER.search(base_url) or " " in base_url:
+        problem = "it contains a space or control character (a stray " \
+                  "newline?)"
+    elif not parts.hostname:
+        problem = "it has no host name"
+    elif parts.query or parts.fragment:
+        problem = "it has a query or fragment (use default_query)"
+    else:
+        try:
+            port = parts.port
+        except ValueError:
+            port, problem = None, "its port is not a number from 0 to 65535"
+    if problem is not None:
+        raise ValueError("base_url %r is not usable: %s" % (base_url, problem))
+    scheme = parts.scheme.lower()
+    port = port or (443 if scheme == "https" else 80)
+    host = parts.hostname or ""
+    prefix = urllib.parse.quote(parts.path.rstrip("/"), safe="/%:@!$&'()*+,;=~")
+    return _Endpoint(scheme, host, port, prefix)
+
+
+def _request_headers(api_key: str, organization: Optional[str],
+                     project: Optional[str],
+                     default_headers: Optional[Mapping[str, str]]
+                     ) -> Dict[str, str]:
+    headers = {
+        "Accept": "application/json",
+        "User-Agent": "openai_bg/%s (Python %d.%d)"
+                      % ((__version__,) + sys.version_info[:2]),
+        "Authorization": "Bearer " + api_key,
+    }
+    if organization:
+        headers["OpenAI-Organization"] = organization
+    if project:
+        headers["OpenAI-Project"] = project
+    _check_mapping(default_headers, "default_headers")
+    headers.update(default_headers or {})
+    for name, value in headers.items():
+        _check_header(name, value)
+    return headers
+
+
+def _check_mapping(value: Any, name: str) -> None:
+    if value is not None and not hasattr(value, "items"):
+        raise TypeError("%s must be a mapping (a dict), not %s"
+                        % (name, type(value).__name__))
 
 
 def _check_header(name: str, value: str) -> None:
@@ -832,301 +2011,30 @@ def _check_header(name: str, value: str) -> None:
         raise TypeError("header names and values must be str, got %r"
                         % (type(name).__name__ if not isinstance(name, str)
                            else name,))
-    if not name or any(c in name for c in " \t\r\n:\x00"):
-        raise ValueError("invalid header name %r" % (name,))
-    if any(c in value for c in "\r\n\x00"):
-        # The value may be a secret: name the header, not the value.
-        raise ValueError("the value of header %r contains a line break or "
-                         "NUL" % (name,))
+    if not _HEADER_NAME.match(name):
+        raise ValueError("invalid header name %r (letters, digits and "
+                         "-_.!#$%%&'*+^`|~ only)" % (name,))
+    _check_header_text(value, "the value of header %r" % name)
 
 
-class _AttemptFailed(Exception):
-    """Internal: a transport failure, with what the retry rule needs."""
-
-    def __init__(self, error: APIError, sent: bool, retryable: bool) -> None:
-        super().__init__(str(error))
-        self.error = error
-        self.sent = sent
-        self.retryable = retryable
+def _query_string(default_query: Optional[Mapping[str, Any]]) -> str:
+    _check_mapping(default_query, "default_query")
+    if not default_query:
+        return ""
+    import urllib.parse
+    return urllib.parse.urlencode(dict(default_query), doseq=True)
 
 
-def _transport_classes() -> Tuple[Any, Any, Any]:
-    """Build (once) the urllib handlers that bound every attempt by a
-    deadline.  Defined lazily so ``import openai_bg`` does not import
-    ``urllib.request``, ``http.client`` or ``ssl``.  Two threads racing here
-    may both build the classes; either set works with the other, so no lock
-    is needed."""
-    global _TRANSPORT
-    if _TRANSPORT is not None:
-        return _TRANSPORT
-    import http.client
-    import io
-    import socket
-    import urllib.request
+def _ca_bundle_from_env() -> Optional[str]:
+    for variable in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        path = os.environ.get(variable)
+        if path:
+            if not os.path.exists(path):
+                raise ValueError("%s names %r, which does not exist"
+                                 % (variable, path))
+            return path
+    return None
 
-    class DeadlineReader(io.RawIOBase):
-        # Each read may block only until the attempt's deadline, so a server
-        # that trickles bytes cannot hold a call past ``timeout``.
-        def __init__(self, sock: Any, deadline: float) -> None:
-            super().__init__()
-            self._sock = sock
-            self._raw = sock.makefile("rb", buffering=0)
-            self._deadline = deadline
-
-        def readable(self) -> bool:
-            return True
-
-        def readinto(self, buffer: Any) -> int:
-            remaining = self._deadline - time.monotonic()
-            if remaining <= 0:
-                raise socket.timeout("deadline passed")
-            self._sock.settimeout(remaining)
-            return int(self._raw.readinto(buffer) or 0)
-
-        def close(self) -> None:
-            self._raw.close()
-            super().close()
-
-    class DeadlineSocket:
-        def __init__(self, sock: Any, deadline: float) -> None:
-            self._sock = sock
-            self._deadline = deadline
-
-        def makefile(self, mode: str = "rb", *args: Any, **kwargs: Any) -> Any:
-            return io.BufferedReader(DeadlineReader(self._sock, self._deadline))
-
-        def sendall(self, data: Any) -> None:
-            remaining = self._deadline - time.monotonic()
-            if remaining <= 0:
-                raise socket.timeout("deadline passed")
-            self._sock.settimeout(remaining)
-            self._sock.sendall(data)
-
-        def __getattr__(self, name: str) -> Any:
-            return getattr(self._sock, name)
-
-    class DeadlineMixin:
-        # ``bg_request`` is the Request being sent: it carries the deadline and
-        # records whether a byte of it left this machine.
-        bg_request = None  # type: Any
-        sock = None  # type: Any
-        timeout = None  # type: Any
-
-        def connect(self) -> None:
-            remaining = self.bg_request.deadline - time.monotonic()
-            if remaining <= 0:
-                raise socket.timeout("deadline passed")
-            self.timeout = remaining
-            super().connect()  # type: ignore[misc]
-            self.sock = DeadlineSocket(self.sock, self.bg_request.deadline)
-
-        def send(self, data: Any) -> None:
-            # http.client connects lazily inside send(): connect first, so
-            # that a refused connection does not count as "sent".
-            if self.sock is None:
-                self.connect()
-            self.bg_request.sent = True
-            super().send(data)  # type: ignore[misc]
-
-    class HTTPConnection(DeadlineMixin, http.client.HTTPConnection):
-        pass
-
-    class HTTPSConnection(DeadlineMixin, http.client.HTTPSConnection):
-        pass
-
-    def connection_factory(cls: Any, req: Any) -> Any:
-        def make(*args: Any, **kwargs: Any) -> Any:
-            conn = cls(*args, **kwargs)
-            conn.bg_request = req
-            return conn
-        return make
-
-    class HTTPHandler(urllib.request.HTTPHandler):
-        def http_open(self, req: Any) -> Any:
-            return self.do_open(connection_factory(HTTPConnection, req), req)
-
-    class HTTPSHandler(urllib.request.HTTPSHandler):
-        def https_open(self, req: Any) -> Any:
-            return self.do_open(connection_factory(HTTPSConnection, req), req,
-                                context=self._context)  # type: ignore[attr-defined]
-
-    class Request(urllib.request.Request):
-        deadline = 0.0
-        sent = False
-
-    # What a failed exchange can raise: socket and URL errors, malformed
-    # HTTP, and ValueError for URLs urllib cannot parse.
-    errors = (OSError, http.client.HTTPException, ValueError)
-    _TRANSPORT = (Request, (HTTPHandler, HTTPSHandler), errors)
-    return _TRANSPORT
-
-
-_TRANSPORT = None  # type: Optional[Tuple[Any, Any, Any]]
-
-
-def _build_opener(ssl_context: Any) -> Any:
-    """An opener with no redirect handling and no error processing: every
-    status comes back as a response, and the client decides.  Without an
-    SSL context (a plain-http base URL) it cannot speak https at all."""
-    import urllib.request
-    http_handler, https_handler = _transport_classes()[1]
-    opener = urllib.request.OpenerDirector()
-    # ProxyHandler reads HTTP(S)_PROXY / NO_PROXY as the stdlib does.
-    handlers = [urllib.request.ProxyHandler(), urllib.request.UnknownHandler(),
-                http_handler()]
-    if ssl_context is not None:
-        handlers.append(https_handler(context=ssl_context))
-    for handler in handlers:
-        opener.add_handler(handler)
-    return opener
-
-
-def _header_dict(message: Any) -> Dict[str, str]:
-    return {k.lower(): v for k, v in message.items()}
-
-
-def _read_body(response: Any, limit: int, url: str, method: str) -> bytes:
-    # ``length`` is http.client's reading of Content-Length: None when the
-    # body is chunked or runs to the end of the connection.
-    if response.length is not None:
-        if response.length > limit:
-            raise ResponseTooLargeError(
-                "the response body is %d bytes, over the limit of %d bytes "
-                "(max_response_bytes)" % (response.length, limit),
-                limit=limit, method=method, url=url)
-        # One read of exactly that many bytes (http.client raises
-        # IncompleteRead if the connection closes early).
-        return bytes(response.read())
-    chunks = []  # type: List[bytes]
-    size = 0
-    while True:
-        chunk = response.read(_READ_CHUNK)
-        if not chunk:
-            return b"".join(chunks)
-        size += len(chunk)
-        if size > limit:
-            raise ResponseTooLargeError(
-                "the response body exceeds the limit of %d bytes "
-                "(max_response_bytes)" % limit,
-                limit=limit, method=method, url=url)
-        chunks.append(chunk)
-
-
-###############################################################################
-# Errors from answers
-###############################################################################
-
-_STATUS_ERRORS = {
-    400: BadRequestError, 401: AuthenticationError,
-    403: PermissionDeniedError, 404: NotFoundError, 409: ConflictError,
-    422: UnprocessableEntityError, 429: RateLimitError,
-}  # type: Dict[int, type]
-
-
-def _snippet(data: bytes, size: int = 200) -> str:
-    text = data[:size * 4].decode("utf-8", "replace")
-    text = " ".join(text.split())
-    return text[:size] + ("..." if len(text) > size else "")
-
-
-def _decode_error_body(data: bytes) -> Tuple[Any, JSONDict]:
-    """(body for the exception, the error object or {}) of an error answer:
-    the ``{"error": {...}}`` envelope, a bare ``{"message": ...}`` object as
-    some gateways and mock servers send, or text."""
-    try:
-        decoded = json.loads(data.decode("utf-8"))
-    except ValueError:
-        return (_snippet(data) if data else None), {}
-    if isinstance(decoded, dict):
-        inner = decoded.get("error")
-        if isinstance(inner, dict):
-            return inner, inner
-        if isinstance(inner, str):
-            return decoded, {"message": inner}
-        return decoded, decoded
-    return decoded, {}
-
-
-def _redact_bytes(data: bytes, secrets: Sequence[str]) -> bytes:
-    for secret in secrets:
-        if secret:
-            data = data.replace(secret.encode("utf-8"), b"[redacted]")
-    return data
-
-
-def _status_error(status: int, reason: str, headers: Dict[str, str],
-                  data: bytes, method: str, url: str,
-                  secrets: Sequence[str]) -> APIStatusError:
-    # Some gateways echo the key in their 401 message: never keep it.
-    body, error = _decode_error_body(_redact_bytes(data, secrets))
-    message = _str_or_none(error.get("message"))
-    if message is None and isinstance(body, str):
-        message = body
-    request_id = headers.get("x-request-id")
-    text = "HTTP %d %s from %s %s" % (status, reason or "", method, url)
-    if message:
-        text += ": " + message
-    if request_id:
-        text += " (request id %s)" % request_id
-    text = _redact(" ".join(text.split()), secrets)
-    kwargs = dict(status_code=status, request_id=request_id, headers=headers,
-                  method=method, url=url, body=body,
-                  code=_str_or_none(error.get("code")),
-                  param=_str_or_none(error.get("param")),
-                  type=_str_or_none(error.get("type")))  # type: Dict[str, Any]
-    if 300 <= status < 400:
-        location = headers.get("location")
-        text = _redact(
-            "HTTP %d redirect from %s %s to %s: openai_bg never follows "
-            "redirects (the OpenAI API does not redirect; check base_url)"
-            % (status, method, url, location), secrets)
-        return RedirectError(text, location=location, **kwargs)
-    cls = _STATUS_ERRORS.get(status)
-    if cls is None:
-        cls = InternalServerError if status >= 500 else APIStatusError
-    error_object = cls(text, **kwargs)  # type: APIStatusError
-    return error_object
-
-
-def _retry_after(headers: Any) -> Optional[float]:
-    """The server's requested delay in seconds, or None if it gave none
-    (or gave something that is not a number or a date)."""
-    value = headers.get("retry-after-ms")
-    if value is not None:
-        try:
-            seconds = float(value) / 1000.0
-            if seconds == seconds and seconds >= 0:  # not NaN
-                return seconds
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        seconds = float(value)
-    except ValueError:
-        import email.utils
-        try:
-            date = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if date is None:
-            return None
-        return max(0.0, date.timestamp() - time.time())
-    if seconds != seconds or seconds < 0:
-        return None
-    return seconds
-
-
-def _backoff(retries_taken: int) -> float:
-    import random
-    delay = min(_INITIAL_RETRY_DELAY * 2.0 ** retries_taken, _MAX_RETRY_DELAY)
-    return delay * (1 - 0.25 * random.random())
-
-
-###############################################################################
-# The client
-###############################################################################
 
 def _check_response_id(response_id: Any) -> str:
     if not isinstance(response_id, str):
@@ -1142,6 +2050,11 @@ def _check_response_id(response_id: Any) -> str:
     return response_id
 
 
+def _quote_id(response_id: str) -> str:
+    import urllib.parse
+    return urllib.parse.quote(_check_response_id(response_id), safe="")
+
+
 def _int_at_least(value: Any, name: str, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError("%s must be an int, not %s"
@@ -1152,497 +2065,151 @@ def _int_at_least(value: Any, name: str, minimum: int) -> int:
     return value
 
 
-def _positive_number(value: Any, name: str) -> float:
+def _positive_number(value: Any, name: str,
+                     maximum: Optional[float] = None) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError("%s must be a number, not %s"
                         % (name, type(value).__name__))
-    if not value > 0 or value == float("inf"):
+    if not 0 < value < float("inf"):
         raise ValueError("%s must be a positive finite number, got %r"
                          % (name, value))
+    if maximum is not None and value > maximum:
+        raise ValueError("%s must be at most %g seconds, got %r"
+                         % (name, maximum, value))
     return float(value)
 
 
-class Client:
-    """A configured connection to the OpenAI Responses API (or a compatible
-    gateway).  Safe to share between threads.
+def _create_payload(model: str, input: Any, params: JSONDict) -> JSONDict:
+    if not isinstance(model, str) or not model.strip():
+        raise TypeError("model must be a non-empty str, got %r" % (model,))
+    if not isinstance(input, (str, list)) or (input == "" or input == []):
+        raise TypeError("input must be a non-empty str or list of input "
+                        "items, got %r" % (input,))
+    payload: JSONDict = {"model": model, "input": input}
+    payload.update(params)
+    payload.setdefault("background", True)
+    payload.setdefault("store", True)
+    return payload
 
-    Arguments (each falls back to an environment variable, then a default):
 
-    - ``api_key``: ``OPENAI_API_KEY``; required.
-    - ``base_url``: ``OPENAI_BASE_URL``, then ``https://api.openai.com/v1``.
-    - ``organization``: ``OPENAI_ORG_ID``; ``project``: ``OPENAI_PROJECT_ID``.
-    - ``timeout``: seconds one HTTP attempt may take in total (connect,
-      headers and the whole body); default 60.
-    - ``max_retries``: extra attempts after a retryable failure; default 2.
-    - ``default_headers`` / ``default_query``: added to every request (Azure
-      OpenAI and gateways need them).
-    - ``ssl_context``: your own :class:`ssl.SSLContext`; otherwise TLS is
-      verified against the system CAs, ``SSL_CERT_FILE`` / ``SSL_CERT_DIR``,
-      or the file named by ``REQUESTS_CA_BUNDLE`` or ``CURL_CA_BUNDLE``.
-    - ``max_response_bytes``: a larger body raises
-      :class:`ResponseTooLargeError`; default 64 MiB.
+def _json_body(payload: JSONDict) -> bytes:
+    try:
+        return json.dumps(payload, allow_nan=False).encode("utf-8")
+    except TypeError as exc:
+        raise TypeError("the request body is not JSON-serializable: %s"
+                        % exc) from None
+    except (ValueError, RecursionError) as exc:
+        raise ValueError("the request body cannot be sent as JSON: %s (NaN "
+                         "and infinity are not JSON)" % exc) from None
 
-    Proxies come from ``HTTPS_PROXY`` / ``HTTP_PROXY`` / ``NO_PROXY``, read
-    when the client sends its first request.  Redirects are never followed.
-    """
 
-    def __init__(self, api_key: Optional[str] = None, *,
-                 base_url: Optional[str] = None,
-                 organization: Optional[str] = None,
-                 project: Optional[str] = None,
-                 timeout: float = DEFAULT_TIMEOUT,
-                 max_retries: int = DEFAULT_MAX_RETRIES,
-                 default_headers: Optional[Mapping[str, str]] = None,
-                 default_query: Optional[Mapping[str, Any]] = None,
-                 ssl_context: Optional[ssl.SSLContext] = None,
-                 max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES) -> None:
-        if api_key is None:
-            api_key = os.environ.get("OPENAI_API_KEY")
-        if not api_key:
-            raise OpenAIError(
-                "no API key: pass api_key=... or set the OPENAI_API_KEY "
-                "environment variable")
-        if not isinstance(api_key, str):
-            raise TypeError("api_key must be a str")
-        if any(c in api_key for c in "\r\n\x00"):
-            raise ValueError("the API key contains a line break or NUL")
-        base_url = base_url or os.environ.get("OPENAI_BASE_URL") \
-            or DEFAULT_BASE_URL
-        if not isinstance(base_url, str):
-            raise TypeError("base_url must be a str")
-        scheme, _, rest = base_url.partition("://")
-        if scheme.lower() not in ("http", "https") or not rest.strip("/"):
-            raise ValueError("base_url must be an http:// or https:// URL, "
-                             "got %r" % base_url)
-        if organization is None:
-            organization = os.environ.get("OPENAI_ORG_ID") or None
-        if project is None:
-            project = os.environ.get("OPENAI_PROJECT_ID") or None
-        self.timeout = _positive_number(timeout, "timeout")
-        self.max_retries = _int_at_least(max_retries, "max_retries", 0)
-        self.max_response_bytes = _int_at_least(max_response_bytes,
-                                                "max_response_bytes", 1)
-        self.base_url = base_url.rstrip("/")
-        self.organization = organization
-        self.project = project
+###############################################################################
+# Answers: decoding bodies, and errors from statuses
+###############################################################################
 
-        headers = {
-            "Accept": "application/json",
-            "User-Agent": "openai_bg/%s (Python %d.%d)"
-                          % ((__version__,) + sys.version_info[:2]),
-            "Authorization": "Bearer " + api_key,
-        }
-        if organization:
-            headers["OpenAI-Organization"] = organization
-        if project:
-            headers["OpenAI-Project"] = project
-        for name, given in (("default_headers", default_headers),
-                            ("default_query", default_query)):
-            if given is not None and not hasattr(given, "items"):
-                raise TypeError("%s must be a mapping (a dict), not %s"
-                                % (name, type(given).__name__))
-        headers.update(default_headers or {})
-        for name, value in headers.items():
-            _check_header(name, value)
-        self._headers = headers
-        query = dict(default_query or {})
-        self._query = ""
-        if query:
-            import urllib.parse
-            self._query = urllib.parse.urlencode(query, doseq=True)
-        # Every value we must never print: the key, and any credential-like
-        # header or query value (an Azure ``api-key``, a gateway token ...),
-        # longest first so that one secret inside another is fully hidden.
-        secrets = {api_key}
-        for name, value in list(headers.items()) + list(query.items()):
-            if _is_credential_header(name) and len(str(value)) >= 4:
-                secrets.add(str(value))
-        self._secrets = tuple(sorted(secrets, key=len, reverse=True))
+_STATUS_ERRORS: Dict[int, Type[APIStatusError]] = {
+    400: BadRequestError, 401: AuthenticationError,
+    403: PermissionDeniedError, 404: NotFoundError, 409: ConflictError,
+    422: UnprocessableEntityError, 429: RateLimitError,
+}
 
-        if ssl_context is None:
-            self._ca_bundle = None  # type: Optional[str]
-            for variable in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
-                path = os.environ.get(variable)
-                if path:
-                    if not os.path.exists(path):
-                        raise ValueError("%s names %r, which does not exist"
-                                         % (variable, path))
-                    self._ca_bundle = path
-                    break
-        self._ssl_context = ssl_context
-        self._opener = None  # type: Any
-        self._opener_lock = threading.Lock()
-        # Seams for tests and simulations: how the client sleeps and tells
-        # time while retrying and waiting.
-        self._sleep = time.sleep  # type: Callable[[float], None]
-        self._clock = time.monotonic  # type: Callable[[], float]
 
-    def __repr__(self) -> str:
-        return "%s(base_url=%r, organization=%r, project=%r, timeout=%r, " \
-               "max_retries=%r)" % (type(self).__name__, self.base_url,
-                                    self.organization, self.project,
-                                    self.timeout, self.max_retries)
+def _snippet(data: bytes, size: int = 200) -> str:
+    text = _redact(data[:size * 4].decode("utf-8", "replace"))
+    text = " ".join(text.split())
+    return text[:size] + ("..." if len(text) > size else "")
 
-    # -- public operations -------------------------------------------------
 
-    def poll_response(self, response_id: str) -> LlmResponse:
-        """Fetch the current state of a response:
-        ``GET {base_url}/responses/{response_id}``."""
-        return self._poll(response_id)[0]
+def _decode_json(answer: _Answer) -> Any:
+    """The JSON of a 2xx answer; :class:`APIResponseDecodeError` if it is
+    not JSON (or nests deeper than Python can decode)."""
+    try:
+        return _loads(answer.body.decode("utf-8"))
+    except (ValueError, RecursionError) as exc:
+        what = "an empty body" if not answer.body.strip() else (
+            "a body that is not UTF-8" if isinstance(exc, UnicodeError)
+            else "JSON nested too deeply" if isinstance(exc, RecursionError)
+            else "a body that is not JSON (%s)" % (
+                answer.headers.get("content-type") or "no content type"))
+        raise APIResponseDecodeError(
+            "HTTP %d from %s carried %s: %s" % (
+                answer.status, answer.where, what, _snippet(answer.body)),
+            status_code=answer.status,
+            request_id=answer.headers.get("x-request-id"),
+            body=_snippet(answer.body)) from None
 
-    def cancel_response(self, response_id: str) -> LlmResponse:
-        """Cancel a background response:
-        ``POST {base_url}/responses/{response_id}/cancel`` with no body.
 
-        Returns the converted answer, whose status is normally
-        ``cancelled`` but may be another final status if the job had
-        already ended.  Cancelling twice is harmless."""
-        path = "/responses/%s/cancel" % _quote_id(response_id)
-        body, _ = self._request("POST", path, None)
-        return _response_from_json(body, response_id)
-
-    def create_response(self, *, model: str, input: Any,
-                        **params: Any) -> LlmResponse:
-        """Start a response: ``POST {base_url}/responses``.
-
-        ``background=True`` and ``store=True`` are sent unless you pass them;
-        every other keyword goes into the JSON body as given (``tools``,
-        ``instructions``, ``reasoning`` ...), so new API parameters work
-        without a new release.  The result is normally ``queued``; its
-        ``response_id`` is what you poll.
-
-        This call is retried only where the server cannot have accepted the
-        request (nothing was sent, HTTP 429, or ``x-should-retry: true``).
-        Any other failure raises at once with ``may_have_been_created=True``:
-        a response may exist and be running."""
-        if not isinstance(model, str) or not model:
-            raise TypeError("model must be a non-empty str, got %r" % (model,))
-        if not isinstance(input, (str, list)) or (input == "" or input == []):
-            raise TypeError("input must be a non-empty str or list of input "
-                            "items, got %r" % (input,))
-        if params.get("stream"):
-            raise ValueError("stream=True is not supported: openai_bg polls "
-                             "background responses instead of streaming")
-        payload = {"model": model, "input": input}  # type: JSONDict
-        payload.update(params)
-        payload.setdefault("background", True)
-        payload.setdefault("store", True)
-        body, _ = self._request("POST", "/responses", payload, create=True)
+def _created_response(answer: _Answer) -> LlmResponse:
+    """The create's 2xx answer as a response.  An answer that is not a
+    usable Response still means the server accepted the request: raise
+    with ``may_have_been_created`` (and the id, when it names one)."""
+    body: Any = None
+    try:
+        body = _decode_json(answer)
         result = _response_from_json(body)
-        if not result.response_id and not result.done:
-            raise _maybe_created(APIResponseDecodeError(
-                "the answer to the create has no 'id', so the job cannot be "
-                "polled", body=body, method="POST",
-                url=self.base_url + "/responses"))
-        _logger.info("created response %s (%s)", result.response_id,
-                     result.status)
-        return result
+        if result.response_id or result.done:
+            _logger.info("created response %s (%s)", result.response_id,
+                         result.status)
+            return result
+        raise APIResponseDecodeError(
+            "the answer to the create has no 'id', so the job cannot be "
+            "polled", body=body)
+    except APIResponseDecodeError as exc:
+        if isinstance(body, dict) and isinstance(body.get("id"), str):
+            exc.response_id = body["id"]
+            exc._extend("the job's id is %s" % body["id"])
+        raise _maybe_created(exc) from None
 
-    def wait_response(self, response_id: str, *,
-                      timeout: Optional[float] = None,
-                      poll_interval: Optional[float] = None,
-                      on_update: Optional[Callable[[LlmResponse], Any]] = None,
-                      cancel_on_timeout: bool = False) -> LlmResponse:
-        """Poll until the response leaves ``queued`` / ``in_progress`` and
-        return that final :class:`LlmResponse`.
 
-        - ``timeout``: seconds to wait in all (None: no limit).  Past it,
-          :class:`WaitTimeoutError` (a ``TimeoutError``) carrying the last
-          response; with ``cancel_on_timeout=True`` the job is cancelled
-          first.
-        - ``poll_interval``: a fixed delay between polls.  By default the
-          delay adapts: 10 % of the time waited so far, at least 1 s and at
-          most 30 s, so a result is noticed within about 10 % of the job's
-          age while a 30-minute job costs under 100 polls.  A server's
-          ``openai-poll-after-ms`` header takes precedence.
-        - ``on_update(response)``: called after every successful poll.
+def _decode_error_body(data: bytes) -> Tuple[Any, JSONDict]:
+    """(body for the exception, the error object or {}) of an error answer:
+    the ``{"error": {...}}`` envelope, a bare ``{"message": ...}`` object as
+    some gateways and mock servers send, or text."""
+    decoded = _loads_or_none(data.decode("utf-8", "replace"))
+    if decoded is None:
+        return (_snippet(data) if data else None), {}
+    if isinstance(decoded, dict):
+        inner = decoded.get("error")
+        if isinstance(inner, dict):
+            return inner, inner
+        if isinstance(inner, str):
+            return decoded, {"message": inner}
+        return decoded, decoded
+    return decoded, {}
 
-        Network errors, timeouts, 408, 409, 429 and 5xx (after each poll's own
-        retries) do not end the wait: it keeps polling until ``timeout``.
-        Other API errors (401, 403, 404 ...) raise at once.  Ctrl-C
-        (``KeyboardInterrupt``) propagates; the job keeps running."""
-        _check_response_id(response_id)
-        if timeout is not None:
-            timeout = _positive_number(timeout, "timeout")
-        if poll_interval is not None:
-            poll_interval = _positive_number(poll_interval, "poll_interval")
-        if on_update is not None and not callable(on_update):
-            raise TypeError("on_update must be callable, not %s"
-                            % type(on_update).__name__)
-        start = self._clock()
-        last = None  # type: Optional[LlmResponse]
-        polls = 0
-        while True:
-            server_delay = None  # type: Optional[float]
-            try:
-                previous = last.status if last else None
-                last, headers = self._poll(response_id)
-                polls += 1
-                if last.status != previous:
-                    _logger.info("response %s is %s", response_id, last.status)
-                hint = headers.get("openai-poll-after-ms")
-                if hint is not None:
-                    try:
-                        server_delay = float(hint) / 1000.0
-                    except ValueError:
-                        pass
-                    else:  # honoured, within sane bounds (and not NaN)
-                        server_delay = min(max(server_delay, _WAIT_MIN_HINT),
-                                           _WAIT_MAX_INTERVAL) \
-                            if server_delay == server_delay else None
-            except APIError as exc:
-                elapsed = self._clock() - start
-                if not _is_transient(exc):
-                    exc.response_id = response_id
-                    if isinstance(exc, NotFoundError) and \
-                            elapsed >= _EXPIRY_HINT_SECONDS:
-                        exc._extend(
-                            "after %.0f s of waiting: a background response "
-                            "created with store=false is deleted about 10 "
-                            "minutes after it starts" % elapsed)
-                    raise
-                _logger.warning("polling %s failed (%s); still waiting",
-                                response_id, exc)
-            else:
-                if on_update is not None:
-                    on_update(last)
-                if last.done:
-                    return last
-            elapsed = self._clock() - start
-            if timeout is not None and elapsed >= timeout:
-                return self._wait_timed_out(response_id, last, elapsed,
-                                            cancel_on_timeout)
-            delay = server_delay if server_delay is not None else (
-                poll_interval if poll_interval is not None
-                else _adaptive_interval(elapsed))
-            if timeout is not None:
-                delay = min(delay, timeout - elapsed)
-            _logger.debug("response %s is %s after %.1f s (%d polls); next "
-                          "poll in %.1f s", response_id,
-                          last.status if last else "unknown", elapsed,
-                          polls, delay)
-            self._sleep(delay)
 
-    def create_and_wait(self, *, model: str, input: Any,
-                        timeout: Optional[float] = None,
-                        poll_interval: Optional[float] = None,
-                        on_update: Optional[Callable[[LlmResponse], Any]] = None,
-                        cancel_on_timeout: bool = False,
-                        cancel_on_interrupt: bool = True,
-                        **params: Any) -> LlmResponse:
-        """:meth:`create_response`, then :meth:`wait_response` on it.
-
-        With ``cancel_on_interrupt`` (the default) a ``KeyboardInterrupt``
-        during the wait cancels the job before it propagates.  Any
-        :class:`OpenAIError` raised during the wait carries the job's id in
-        ``response_id``, so a paid-for job is never lost."""
-        created = self.create_response(model=model, input=input, **params)
-        response_id = created.response_id or ""
-        if on_update is not None:
-            on_update(created)
-        if created.done:
-            return created
-        try:
-            return self.wait_response(
-                response_id, timeout=timeout, poll_interval=poll_interval,
-                on_update=on_update, cancel_on_timeout=cancel_on_timeout)
-        except KeyboardInterrupt:
-            if cancel_on_interrupt:
-                self._cancel_quietly(response_id)
-            raise
-        except OpenAIError as exc:
-            exc.response_id = response_id
-            raise
-
-    # -- internals ---------------------------------------------------------
-
-    def _poll(self, response_id: str) -> Tuple[LlmResponse, Any]:
-        path = "/responses/" + _quote_id(response_id)
-        body, headers = self._request("GET", path, None)
-        return _response_from_json(body, response_id), headers
-
-    def _cancel_quietly(self, response_id: str) -> Optional[LlmResponse]:
-        try:
-            return self.cancel_response(response_id)
-        except OpenAIError as exc:
-            _logger.error("could not cancel response %s: %s", response_id, exc)
-            return None
-
-    def _wait_timed_out(self, response_id: str, last: Optional[LlmResponse],
-                        elapsed: float, cancel: bool) -> LlmResponse:
-        cancelled = False
-        if cancel:
-            result = self._cancel_quietly(response_id)
-            if result is not None:
-                last, cancelled = result, True
-        raise WaitTimeoutError(
-            "response %s is still %s after waiting %.1f s%s"
-            % (response_id, last.status if last else "unknown", elapsed,
-               "; it was cancelled" if cancelled else ""),
-            response_id=response_id, response=last, elapsed=elapsed,
-            cancelled=cancelled)
-
-    def _get_opener(self) -> Any:
-        with self._opener_lock:
-            if self._opener is None:
-                context = self._ssl_context
-                # Loading the system CAs costs tens of milliseconds: only
-                # pay for it when the base URL needs TLS.
-                if context is None and self.base_url.startswith("https:"):
-                    import ssl
-                    context = ssl.create_default_context(
-                        cafile=self._ca_bundle)
-                self._opener = _build_opener(context)
-            return self._opener
-
-    def _request(self, method: str, path: str, payload: Optional[JSONDict],
-                 create: bool = False) -> Tuple[Any, Any]:
-        """Send with retries; return (decoded JSON body, response headers as
-        an ``email.message.Message``: ``.get`` ignores case)."""
-        url = self.base_url + path + ("?" + self._query if self._query else "")
-        safe_url = _redact(url, self._secrets)
-        headers = self._headers
-        if payload is not None:
-            try:
-                data = json.dumps(payload).encode("utf-8")  # type: Optional[bytes]
-            except (TypeError, ValueError) as exc:
-                raise TypeError("the request body is not JSON-serializable: "
-                                "%s" % exc) from None
-            headers = dict(headers, **{"Content-Type": "application/json"})
-        elif method == "POST":
-            # An empty body, and no urllib default form Content-Type.
-            data = b""
-            headers = dict(headers, **{"Content-Type": "application/json"})
-        else:
-            data = None
-        opener = self._get_opener()
-        retries_taken = 0
-        while True:
-            try:
-                started = time.monotonic()
-                status, reason, answer_headers, raw = self._attempt(
-                    opener, method, url, safe_url, headers, data)
-                if _logger.isEnabledFor(logging.DEBUG):
-                    _logger.debug("%s %s -> HTTP %d, %d bytes in %.0f ms "
-                                  "(request id %s)", method, path, status,
-                                  len(raw), (time.monotonic() - started) * 1e3,
-                                  answer_headers.get("x-request-id"))
-            except _AttemptFailed as failure:
-                error = failure.error
-                if create and failure.sent:
-                    raise _maybe_created(error) from None
-                if not failure.retryable or retries_taken >= self.max_retries:
-                    raise error from None
-                delay = _backoff(retries_taken)
-                why = str(error)
-            else:
-                if 200 <= status < 300:
-                    try:
-                        body = self._decode(status, answer_headers, raw,
-                                            method, safe_url)
-                    except APIResponseDecodeError as exc:
-                        if create:
-                            _maybe_created(exc)
-                        raise
-                    return body, answer_headers
-                error = _status_error(status, reason,
-                                      _header_dict(answer_headers), raw,
-                                      method, safe_url, self._secrets)
-                decision = self._retry_delay(status, answer_headers, create,
-                                             retries_taken)
-                if decision is None:
-                    if create and (status >= 500 or status == 408):
-                        raise _maybe_created(error)
-                    raise error
-                delay = decision
-                why = "HTTP %d" % status
-            retries_taken += 1
-            _logger.debug("retrying %s %s after %s (retry %d of %d) in "
-                          "%.2f s", method, path, why, retries_taken,
-                          self.max_retries, delay)
-            self._sleep(delay)
-
-    def _retry_delay(self, status: int, headers: Any, create: bool,
-                     retries_taken: int) -> Optional[float]:
-        """Seconds to wait before retrying this status, or None: raise."""
-        if retries_taken >= self.max_retries:
-            return None
-        should = headers.get("x-should-retry")
-        if should == "false":
-            return None
-        if should != "true":
-            if create and status != 429:
-                return None
-            if status not in RETRYABLE_STATUSES and status < 500:
-                return None
-        hint = _retry_after(headers)
-        if hint is not None:
-            if hint > _MAX_RETRY_AFTER:
-                return None
-            return hint
-        return _backoff(retries_taken)
-
-    def _attempt(self, opener: Any, method: str, url: str, safe_url: str,
-                 headers: Dict[str, str], data: Optional[bytes]
-                 ) -> Tuple[int, str, Any, bytes]:
-        """One HTTP exchange, bounded by ``self.timeout`` in total.  Returns
-        (status, reason, headers as an ``email.message.Message``, body)."""
-        request_class, _, transport_errors = _transport_classes()
-        request = request_class(url, data=data, headers=headers,
-                                method=method)
-        request.deadline = time.monotonic() + self.timeout
-        try:
-            response = opener.open(request, timeout=self.timeout)
-            try:
-                raw = _read_body(response, self.max_response_bytes, safe_url,
-                                 method)
-                return response.status, response.reason, response.headers, raw
-            finally:
-                response.close()
-        except APIError as exc:
-            # A truncated body is worth another try; an oversized one is not.
-            raise _AttemptFailed(exc, request.sent,
-                                 isinstance(exc, APIConnectionError)) from None
-        except transport_errors as exc:
-            import socket
-            import ssl
-            import urllib.error
-            reason = exc.reason if isinstance(exc, urllib.error.URLError) \
-                else exc
-            if isinstance(reason, (socket.timeout, TimeoutError)):
-                error = APITimeoutError(
-                    "%s %s timed out (timeout=%s s for the whole attempt)"
-                    % (method, safe_url, self.timeout),
-                    method=method, url=safe_url)  # type: APIError
-            else:
-                detail = _redact(str(reason) or type(reason).__name__,
-                                 self._secrets)
-                error = APIConnectionError(
-                    "%s %s failed: %s: %s" % (method, safe_url,
-                                              type(reason).__name__, detail),
-                    method=method, url=safe_url)
-            # A certificate the system does not trust will not become
-            # trusted on the next attempt.
-            retryable = not isinstance(reason, ssl.SSLCertVerificationError) \
-                if hasattr(ssl, "SSLCertVerificationError") else True
-            raise _AttemptFailed(error, request.sent, retryable) from None
-
-    def _decode(self, status: int, headers: Any, raw: bytes,
-                method: str, url: str) -> Any:
-        request_id = headers.get("x-request-id")
-        try:
-            return json.loads(raw.decode("utf-8"))
-        except ValueError as exc:
-            raw = _redact_bytes(raw, self._secrets)
-            what = "an empty body" if not raw.strip() else (
-                "a body that is not UTF-8" if isinstance(exc, UnicodeError)
-                else "a body that is not JSON (%s)" % (
-                    headers.get("content-type") or "no content type"))
-            raise APIResponseDecodeError(
-                _redact("HTTP %d from %s %s carried %s: %s" % (
-                    status, method, url, what, _snippet(raw)), self._secrets),
-                status_code=status, request_id=request_id,
-                body=_snippet(raw), method=method, url=url) from None
+def _status_error(answer: _Answer, request: _Request) -> APIStatusError:
+    # Some gateways echo the key in their 401 message: never keep it.
+    body, error = _decode_error_body(_redact(answer.body.decode(
+        "utf-8", "replace")).encode("utf-8"))
+    headers = {k.lower(): _redact(v) for k, v in answer.headers.items()}
+    message = _str_or_none(error.get("message"))
+    if message is None and isinstance(body, str):
+        message = body
+    request_id = headers.get("x-request-id")
+    text = "HTTP %d %s from %s" % (answer.status, answer.reason or "",
+                                   answer.where)
+    if message:
+        text += ": " + message
+    if request_id:
+        text += " (request id %s)" % request_id
+    kwargs: Dict[str, Any] = dict(
+        status_code=answer.status, request_id=request_id, headers=headers,
+        method=request.method, url=request.url, body=body,
+        code=_str_or_none(error.get("code")),
+        param=_str_or_none(error.get("param")),
+        type=_str_or_none(error.get("type")))
+    if 300 <= answer.status < 400:
+        location = headers.get("location")
+        return RedirectError(
+            "HTTP %d redirect from %s to %s: openai_bg never follows "
+            "redirects (the OpenAI API does not redirect; check base_url)"
+            % (answer.status, answer.where, location),
+            location=location, **kwargs)
+    cls = _STATUS_ERRORS.get(answer.status)
+    if cls is None:
+        cls = InternalServerError if answer.status >= 500 else APIStatusError
+    return cls(" ".join(text.split()), **kwargs)
 
 
 def _maybe_created(error: APIError) -> APIError:
@@ -1653,65 +2220,635 @@ def _maybe_created(error: APIError) -> APIError:
     return error
 
 
-def _quote_id(response_id: str) -> str:
-    import urllib.parse
-    return urllib.parse.quote(_check_response_id(response_id), safe="")
+###############################################################################
+# The retry policy (every rule about trying again is here)
+###############################################################################
+
+_INITIAL_RETRY_DELAY = 0.5
+_MAX_RETRY_DELAY = 8.0
+# A server that asks us to wait longer than this is saying "not now": raise.
+_MAX_RETRY_AFTER = 60.0
 
 
-def _is_transient(exc: APIError) -> bool:
+def _retry_decision(outcome: _Outcome, create: bool, retries_taken: int,
+                    max_retries: int) -> Tuple[Optional[float], bool]:
+    """What to do after a failed attempt: (seconds to wait before the next
+    one, or None to raise; whether a failed create may have been accepted).
+
+    A create is retried only where the server cannot have accepted it:
+    nothing was sent, HTTP 429, or ``x-should-retry: true``.  Anything else
+    retries while ``max_retries`` allows: transport failures (but not an
+    untrusted certificate), 408, 409, 429, 5xx, and whatever the server
+    marks ``x-should-retry: true``."""
+    answer = outcome.answer
+    if answer is None:
+        maybe_created = create and outcome.sent
+        if maybe_created or not outcome.retryable or \
+                retries_taken >= max_retries:
+            return None, maybe_created
+        return _backoff(retries_taken), False
+    status, headers = answer.status, answer.headers
+    maybe_created = create and (status >= 500 or status == 408)
+    should = headers.get("x-should-retry")
+    if should in ("true", "false"):
+        retry = should == "true"
+    else:
+        retry = status == 429 if create else _status_is_retryable(status)
+    hint = _retry_after(headers)
+    if not retry or retries_taken >= max_retries or \
+            (hint is not None and hint > _MAX_RETRY_AFTER):
+        return None, maybe_created
+    return (_backoff(retries_taken) if hint is None else hint), False
+
+
+def _status_is_retryable(status: int) -> bool:
+    return status in RETRYABLE_STATUSES or status >= 500
+
+
+def _keeps_waiting(exc: APIError, reached_server: bool) -> bool:
+    """Whether a wait goes on after a poll failed: yes for what a retry
+    could mend - but a connection error before any request ever reached a
+    server is a wrong base URL or proxy, not a hiccup."""
     if isinstance(exc, APIConnectionError):
-        return True
-    status = getattr(exc, "status_code", None)
-    if isinstance(exc, APIStatusError) and isinstance(status, int):
-        return status in RETRYABLE_STATUSES or status >= 500
+        return reached_server or isinstance(exc, APITimeoutError)
+    if isinstance(exc, APIStatusError):
+        return _status_is_retryable(exc.status_code)
     return False
 
 
-def _adaptive_interval(elapsed: float) -> float:
-    return min(_WAIT_MAX_INTERVAL,
-               max(_WAIT_MIN_INTERVAL, _WAIT_AGE_FRACTION * elapsed))
+def _seconds(value: Optional[str], per_second: float = 1.0
+             ) -> Optional[float]:
+    """A header's non-negative finite number as seconds, or None (absent,
+    garbage, NaN, infinite, negative)."""
+    if value is None:
+        return None
+    try:
+        seconds = float(value) / per_second
+    except ValueError:
+        return None
+    return seconds if 0 <= seconds < float("inf") else None
+
+
+def _retry_after(headers: http.client.HTTPMessage) -> Optional[float]:
+    """The server's requested delay in seconds, or None if it gave none
+    (or gave something that is not a number or a date)."""
+    seconds = _seconds(headers.get("retry-after-ms"), 1000.0)
+    if seconds is not None:
+        return seconds
+    value = headers.get("retry-after")
+    seconds = _seconds(value)
+    if seconds is not None or value is None:
+        return seconds
+    import email.utils
+    try:
+        date = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return None if date is None else max(0.0, date.timestamp() - time.time())
+
+
+def _backoff(retries_taken: int) -> float:
+    import random
+    delay = min(_INITIAL_RETRY_DELAY * 2.0 ** retries_taken, _MAX_RETRY_DELAY)
+    return delay * (1 - 0.25 * random.random())
 
 
 ###############################################################################
-# Module-level functions over a default client
+# Transport: kept-alive connections, each exchange bounded by a deadline
 ###############################################################################
+# The one seam between the client and the network.  Built on http.client's
+# answer parser over sockets this module opens itself, so that it controls
+# what "sent" means (a CONNECT or a TLS handshake is not sending the
+# request), bounds every read by the attempt's deadline, and keeps
+# connections alive between polls: over TLS a new connection costs three
+# round trips, a kept-alive one costs one.
 
-_default_client = None  # type: Optional[Client]
-_default_lock = threading.Lock()
-
-
-def _client() -> Client:
-    global _default_client
-    with _default_lock:
-        if _default_client is None:
-            _default_client = Client()
-        return _default_client
-
-
-def poll_response(response_id: str) -> LlmResponse:
-    """:meth:`Client.poll_response` on a client built from the environment
-    on first use."""
-    return _client().poll_response(response_id)
+#: Idle connections kept per host (and proxy): at least as many as threads
+#: that poll at once.
+_POOL_MAX_IDLE = 32
+#: Seconds an idle connection is kept: under the 4-minute idle cut of common
+#: load balancers, which drop flows silently.
+_POOL_IDLE_SECONDS = 60.0
+_READ_CHUNK = 64 * 1024
+_MAX_HEAD_BYTES = 64 * 1024
 
 
-def cancel_response(response_id: str) -> LlmResponse:
-    """:meth:`Client.cancel_response` on the default client."""
-    return _client().cancel_response(response_id)
+class _Endpoint:
+    """Where a base URL points."""
+
+    __slots__ = ("scheme", "host", "port", "prefix")
+
+    def __init__(self, scheme: str, host: str, port: int, prefix: str) -> None:
+        self.scheme, self.host, self.port, self.prefix = \
+            scheme, host, port, prefix
 
 
-def create_response(*, model: str, input: Any, **params: Any) -> LlmResponse:
-    """:meth:`Client.create_response` on the default client."""
-    return _client().create_response(model=model, input=input, **params)
+class _Route:
+    """How to reach an endpoint: directly, through an HTTP proxy, or through
+    a proxy's CONNECT tunnel; ``key`` tells connections apart in the pool."""
+
+    __slots__ = ("endpoint", "host_header", "connect_to", "tunnel",
+                 "proxy_authorization", "absolute", "key")
+
+    def __init__(self, endpoint: _Endpoint, proxy: Optional[str]) -> None:
+        self.endpoint = endpoint
+        host = "[%s]" % endpoint.host if ":" in endpoint.host else endpoint.host
+        default_port = 443 if endpoint.scheme == "https" else 80
+        self.host_header = host if endpoint.port == default_port else \
+            "%s:%d" % (host, endpoint.port)
+        self.connect_to = (endpoint.host, endpoint.port)
+        self.proxy_authorization: Optional[str] = None
+        self.tunnel = self.absolute = False
+        if proxy is not None:
+            self._through(proxy)
+        self.key = (endpoint.scheme, endpoint.host, endpoint.port,
+                    self.connect_to, self.tunnel, self.proxy_authorization)
+
+    def _through(self, proxy: str) -> None:
+        import urllib.parse
+        parts = urllib.parse.urlsplit(proxy if "://" in proxy
+                                      else "http://" + proxy)
+        self.connect_to = (parts.hostname or "", parts.port or 8080)
+        self.tunnel = self.endpoint.scheme == "https"
+        self.absolute = not self.tunnel
+        if parts.username is not None:
+            import base64
+            user = urllib.parse.unquote(parts.username)
+            password = urllib.parse.unquote(parts.password or "")
+            token = base64.b64encode(("%s:%s" % (user, password))
+                                     .encode("utf-8")).decode("ascii")
+            _add_secrets([password, token])
+            self.proxy_authorization = "Basic " + token
 
 
-def wait_response(response_id: str, **options: Any) -> LlmResponse:
-    """:meth:`Client.wait_response` on the default client."""
-    return _client().wait_response(response_id, **options)
+class _Request:
+    """One request as every attempt sends it."""
+
+    __slots__ = ("method", "path", "base_url", "url", "headers", "body",
+                 "create", "stream", "limit", "sent")
+
+    def __init__(self, client: Client, method: str, path: str,
+                 payload: Optional[JSONDict], create: bool, stream: bool,
+                 query: str) -> None:
+        query = "&".join(q for q in (query, client._query) if q)
+        self.method = method
+        self.path = path + ("?" + query if query else "")
+        self.base_url = client.base_url
+        self.url = _redact(client.base_url + self.path)
+        self.body: Optional[bytes] = None
+        headers = client._headers
+        if payload is not None or method == "POST":
+            # A cancel has an empty body, and no form Content-Type.
+            self.body = b"" if payload is None else _json_body(payload)
+            headers = dict(headers, **{"Content-Type": "application/json"})
+        if stream:
+            headers = dict(headers, Accept="text/event-stream")
+        self.headers = headers
+        self.create = create
+        self.stream = stream
+        self.limit = client.max_response_bytes
+        self.sent = False  # did a byte of it leave this machine?
+
+    def encode(self, route: _Route) -> bytes:
+        endpoint = route.endpoint
+        target = endpoint.prefix + self.path
+        if route.absolute:
+            target = "%s://%s%s" % (endpoint.scheme, route.host_header, target)
+        lines = ["%s %s HTTP/1.1" % (self.method, target),
+                 "Host: " + route.host_header]
+        lines.extend("%s: %s" % item for item in self.headers.items())
+        if route.absolute and route.proxy_authorization:
+            lines.append("Proxy-Authorization: " + route.proxy_authorization)
+        if self.body is not None:
+            lines.append("Content-Length: %d" % len(self.body))
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        return head + (self.body or b"")
 
 
-def create_and_wait(*, model: str, input: Any, **options: Any) -> LlmResponse:
-    """:meth:`Client.create_and_wait` on the default client."""
-    return _client().create_and_wait(model=model, input=input, **options)
+class _Answer:
+    """A final HTTP answer: status, headers, and the body (read whole, or
+    for an event stream, read as it arrives through :meth:`read_chunk`)."""
+
+    __slots__ = ("status", "reason", "headers", "body", "where", "_live")
+
+    def __init__(self, request: _Request, response: http.client.HTTPResponse,
+                 body: bytes, live: Optional[_LiveBody] = None) -> None:
+        self.status = response.status
+        self.reason = response.reason
+        self.headers = response.headers
+        self.body = body
+        self.where = "%s %s" % (request.method, request.url)
+        self._live = live
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+    @property
+    def is_event_stream(self) -> bool:
+        return self._live is not None
+
+    def read_chunk(self) -> bytes:
+        """The next bytes of a stream; ``b""`` when it ended cleanly."""
+        return self._live.read_chunk() if self._live is not None else b""
+
+    def close(self) -> None:
+        if self._live is not None:
+            self._live.close()
+
+
+class _Outcome:
+    """One attempt: an answer, or an error with what the retry policy needs
+    (whether a byte was sent, whether trying again could help)."""
+
+    __slots__ = ("answer", "error", "sent", "retryable")
+
+    def __init__(self, answer: Optional[_Answer] = None,
+                 error: Optional[APIError] = None, sent: bool = False,
+                 retryable: bool = False) -> None:
+        self.answer, self.error = answer, error
+        self.sent, self.retryable = sent, retryable
+
+
+class _DeadlineReader(io.RawIOBase):
+    """Socket reads that block only until the attempt's deadline - or, for a
+    stream past its headers, ``idle`` seconds of silence each - so a server
+    that trickles bytes cannot hold a call past ``timeout``."""
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        super().__init__()
+        self.sock = sock
+        self.deadline = deadline
+        self.idle: Optional[float] = None
+        self.started = False  # has a byte of the answer arrived?
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        self.sock.settimeout(self.idle if self.idle is not None
+                             else _remaining(self.deadline))
+        count = self.sock.recv_into(buffer)
+        if count:
+            self.started = True
+        return count
+
+
+class _FileOf:
+    """What http.client's answer parser wants of a socket: ``makefile``."""
+
+    def __init__(self, file: Any) -> None:
+        self.file = file
+
+    def makefile(self, *args: object, **kwargs: object) -> Any:
+        return self.file
+
+
+class _NoAnswer(Exception):
+    """Internal: the connection failed before a byte of the answer came."""
+
+    def __init__(self, cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+class _Connection:
+    """One open socket (plain, TLS, or TLS through a tunnel)."""
+
+    __slots__ = ("sock", "route", "idle_since", "session_saved")
+
+    def __init__(self, sock: socket.socket, route: _Route) -> None:
+        self.sock = sock
+        self.route = route
+        self.idle_since = 0.0
+        self.session_saved = False
+
+    def is_stale(self) -> bool:
+        """An idle connection with something to read has been closed (or
+        broken) by the server."""
+        pending = getattr(self.sock, "pending", None)
+        if pending is not None and pending():
+            return True
+        import select
+        if hasattr(select, "poll"):  # select() breaks above fd 1023
+            poller = select.poll()
+            poller.register(self.sock, select.POLLIN)
+            return bool(poller.poll(0))
+        return bool(select.select([self.sock], [], [], 0)[0])
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class _LiveBody:
+    """The rest of a streamed answer, on its connection."""
+
+    def __init__(self, transport: _Transport, conn: _Connection,
+                 response: http.client.HTTPResponse, request: _Request,
+                 idle: float) -> None:
+        self.transport = transport
+        self.conn: Optional[_Connection] = conn
+        self.response = response
+        self.request = request
+        self.idle = idle
+
+    def read_chunk(self) -> bytes:
+        if self.conn is None:
+            return b""
+        import http.client
+        try:
+            chunk = self.response.read1(_READ_CHUNK)
+        except (OSError, http.client.HTTPException) as exc:
+            self.close()
+            raise _transport_error(exc, self.request, self.idle)[0] from None
+        if not chunk:
+            conn, self.conn = self.conn, None
+            self.transport.finished(conn, self.response)
+        return chunk
+
+    def close(self) -> None:
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            conn.close()
+
+
+class _Transport:
+    """Every socket of one client: a pool of idle connections per route
+    (most recently used first), TLS sessions to resume, and the exchange."""
+
+    def __init__(self, ssl_context: Optional[ssl.SSLContext],
+                 ca_bundle: Optional[str]) -> None:
+        self._context = ssl_context
+        self._ca_bundle = ca_bundle
+        self._lock = threading.Lock()
+        self._idle: Dict[Tuple[object, ...], List[_Connection]] = {}
+        self._sessions: Dict[Tuple[object, ...], Any] = {}
+        self._routes: Dict[str, _Route] = {}
+        self._pid = os.getpid()
+        self.opened = 0  # connections opened, for tests and the benchmark
+
+    def __del__(self) -> None:
+        self.close()
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, {}
+        for conns in idle.values():
+            for conn in conns:
+                conn.close()
+
+    def attempt(self, request: _Request, timeout: float) -> _Outcome:
+        """One exchange within ``timeout`` seconds.  A kept-alive connection
+        that turns out dead before answering is replaced at once (no retry
+        spent); a create always goes out on a new connection."""
+        import http.client
+        deadline = time.monotonic() + timeout
+        route = self._route(request.base_url)
+        conn = None if request.create else self._checkout(route)
+        while True:
+            request.sent, reused = False, conn is not None
+            try:
+                if conn is None:
+                    conn = self._open(route, deadline)
+                return _Outcome(self._exchange(conn, request, deadline,
+                                               timeout))
+            except _NoAnswer as exc:
+                _close(conn)
+                if reused:
+                    conn = None
+                    continue
+                error: BaseException = exc.cause
+            except APIError as exc:  # an oversized body: no retry helps
+                _close(conn)
+                return _Outcome(error=exc, sent=request.sent)
+            except (OSError, http.client.HTTPException) as exc:
+                _close(conn)
+                error = exc
+            except BaseException:
+                _close(conn)  # a half-read answer is never reused
+                raise
+            api_error, retryable = _transport_error(error, request, timeout)
+            return _Outcome(error=api_error, sent=request.sent,
+                            retryable=retryable)
+
+    def _exchange(self, conn: _Connection, request: _Request,
+                  deadline: float, timeout: float) -> _Answer:
+        import http.client
+        reader = _DeadlineReader(conn.sock, deadline)
+        try:
+            conn.sock.settimeout(_remaining(deadline))
+            request.sent = True
+            conn.sock.sendall(request.encode(conn.route))
+            response = _read_head(reader, request.method)
+        except (OSError, http.client.HTTPException) as exc:
+            if reader.started or _is_timeout(exc):
+                raise
+            raise _NoAnswer(exc) from None
+        if request.stream and response.status // 100 == 2 and \
+                (response.headers.get("content-type") or "").startswith(
+                    "text/event-stream"):
+            reader.idle = timeout
+            return _Answer(request, response, b"",
+                           _LiveBody(self, conn, response, request, timeout))
+        body = _read_body(response, request.limit, request)
+        self.finished(conn, response)
+        return _Answer(request, response, body)
+
+    def finished(self, conn: _Connection, response: http.client.HTTPResponse
+                 ) -> None:
+        """A whole answer was read: keep the connection, unless the server
+        said it closes it."""
+        if response.will_close or not response.isclosed():
+            conn.close()
+            return
+        tls: Any = conn.sock
+        if not conn.session_saved and hasattr(tls, "session"):
+            # Under TLS 1.3 the ticket comes after the handshake: read it
+            # once, after the first answer, to resume the next connection.
+            self._sessions[conn.route.key] = tls.session
+            conn.session_saved = True
+        conn.idle_since = time.monotonic()
+        with self._lock:
+            if self._pid != os.getpid():
+                conn.close()
+                return
+            idle = self._idle.setdefault(conn.route.key, [])
+            idle.append(conn)
+            if len(idle) > _POOL_MAX_IDLE:
+                idle.pop(0).close()
+
+    def _checkout(self, route: _Route) -> Optional[_Connection]:
+        if self._pid != os.getpid():
+            self._forget_parent()
+        now = time.monotonic()
+        with self._lock:
+            idle = self._idle.get(route.key)
+            while idle:
+                conn = idle.pop()
+                if now - conn.idle_since < _POOL_IDLE_SECONDS and \
+                        not conn.is_stale():
+                    return conn
+                conn.close()
+        return None
+
+    def _forget_parent(self) -> None:
+        """After ``os.fork()`` the child must not talk on its parent's
+        connections (closing its copies does not touch the parent's)."""
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+        idle, self._idle = self._idle, {}
+        for conns in idle.values():
+            for conn in conns:
+                conn.close()
+
+    def _route(self, base_url: str) -> _Route:
+        route = self._routes.get(base_url)
+        if route is None:
+            endpoint = _parse_endpoint(base_url)
+            route = _Route(endpoint, _proxy_for(endpoint))
+            self._routes[base_url] = route
+        return route
+
+    def _open(self, route: _Route, deadline: float) -> _Connection:
+        import socket
+        sock = socket.create_connection(route.connect_to,
+                                        _remaining(deadline))
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if route.tunnel:
+                _open_tunnel(sock, route, deadline)
+            if route.endpoint.scheme == "https":
+                sock.settimeout(_remaining(deadline))
+                sock = self._tls_context().wrap_socket(
+                    sock, server_hostname=route.endpoint.host,
+                    session=self._sessions.get(route.key))
+        except BaseException:
+            sock.close()
+            raise
+        self.opened += 1
+        return _Connection(sock, route)
+
+    def _tls_context(self) -> ssl.SSLContext:
+        if self._context is None:
+            # Loading the system CAs costs tens of milliseconds: only pay
+            # for it when a URL needs TLS.
+            import ssl
+            self._context = ssl.create_default_context(cafile=self._ca_bundle)
+        return self._context
+
+
+def _close(conn: Optional[_Connection]) -> None:
+    if conn is not None:
+        conn.close()
+
+
+def _is_timeout(exc: BaseException) -> bool:
+    import socket
+    return isinstance(exc, (TimeoutError, socket.timeout))
+
+
+def _remaining(deadline: float) -> float:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError("the deadline passed")
+    return left
+
+
+def _proxy_for(endpoint: _Endpoint) -> Optional[str]:
+    """The proxy from ``HTTPS_PROXY`` / ``HTTP_PROXY`` unless ``NO_PROXY``
+    exempts the host, as urllib reads them."""
+    import urllib.request
+    proxy = urllib.request.getproxies().get(endpoint.scheme)
+    if proxy and not urllib.request.proxy_bypass(endpoint.host):
+        return proxy
+    return None
+
+
+def _open_tunnel(sock: socket.socket, route: _Route, deadline: float) -> None:
+    """CONNECT through an HTTPS proxy.  Nothing of the request has left
+    yet: a failure here is a connection error any request may retry."""
+    target = "%s:%d" % (route.endpoint.host, route.endpoint.port)
+    lines = ["CONNECT %s HTTP/1.1" % target, "Host: " + target]
+    if route.proxy_authorization:
+        lines.append("Proxy-Authorization: " + route.proxy_authorization)
+    sock.settimeout(_remaining(deadline))
+    sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
+    head = b""
+    while b"\r\n\r\n" not in head:
+        if len(head) > _MAX_HEAD_BYTES:
+            raise ConnectionError("the proxy's CONNECT answer is too long")
+        sock.settimeout(_remaining(deadline))
+        byte = sock.recv(1)  # byte by byte: what follows belongs to TLS
+        if not byte:
+            raise ConnectionError("the proxy closed the connection during "
+                                  "CONNECT")
+        head += byte
+    status_line = head.split(b"\r\n", 1)[0].decode("latin-1")
+    parts = status_line.split(None, 2)
+    if len(parts) < 2 or not parts[1].startswith("2"):
+        raise ConnectionError("the proxy refused CONNECT %s: %s"
+                              % (target, status_line or "no answer"))
+
+
+def _read_head(reader: _DeadlineReader, method: str
+               ) -> http.client.HTTPResponse:
+    """The final answer's status and headers.  Interim 1xx answers (103
+    Early Hints, 102 Processing) are skipped, as RFC 9110 requires."""
+    import http.client
+    file = io.BufferedReader(reader, _READ_CHUNK)
+    sock: Any = _FileOf(file)
+    while True:
+        response = http.client.HTTPResponse(sock, method=method)
+        response.begin()
+        if response.status >= 200 or response.status == 101:
+            return response
+        vars(response)["fp"] = None  # keep the shared file open
+
+
+def _read_body(response: http.client.HTTPResponse, limit: int,
+               request: _Request) -> bytes:
+    # ``length`` is http.client's reading of Content-Length: None when the
+    # body is chunked or runs to the end of the connection.
+    if response.length is not None:
+        if response.length > limit:
+            raise ResponseTooLargeError(
+                "the response body is %d bytes, over the limit of %d bytes "
+                "(max_response_bytes)" % (response.length, limit),
+                limit=limit, method=request.method, url=request.url)
+        return bytes(response.read())
+    chunks: List[bytes] = []
+    size = 0
+    while True:
+        chunk = response.read1(_READ_CHUNK)
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > limit:
+            raise ResponseTooLargeError(
+                "the response body exceeds the limit of %d bytes "
+                "(max_response_bytes)" % limit,
+                limit=limit, method=request.method, url=request.url)
+        chunks.append(chunk)
+
+
+def _transport_error(exc: BaseException, request: _Request, timeout: float
+                     ) -> Tuple[APIError, bool]:
+    """The error class for a failed exchange, and whether another attempt
+    could help (an untrusted certificate will not become trusted)."""
+    import ssl
+    where = "%s %s" % (request.method, request.url)
+    if _is_timeout(exc):
+        return APITimeoutError(
+            "%s timed out (timeout=%g s for the whole attempt)"
+            % (where, timeout), method=request.method, url=request.url), True
+    detail = str(exc) or type(exc).__name__
+    if type(exc).__name__ == "IncompleteRead":
+        detail = "the connection closed before the whole answer arrived"
+    error = APIConnectionError("%s failed: %s: %s" % (
+        where, type(exc).__name__, detail), method=request.method,
+        url=request.url)
+    verify_error = getattr(ssl, "SSLCertVerificationError", ())
+    return error, not isinstance(exc, verify_error)
 
 
 ###############################################################################
@@ -1726,7 +2863,9 @@ EXIT_API_ERROR = 3      # the API answered with an error
 EXIT_NETWORK_ERROR = 4  # network, TLS, proxy or request timeout
 EXIT_WAIT_TIMEOUT = 5   # wait/run: --timeout passed
 EXIT_PENDING = 6        # poll: the job is still queued or in progress
-EXIT_INTERRUPTED = 130  # Ctrl-C
+EXIT_OUTPUT_ERROR = 7   # stdout could not be written (closed, full, pipe)
+EXIT_INTERNAL = 70      # a bug: please report it
+EXIT_INTERRUPTED = 130  # Ctrl-C, SIGTERM or SIGHUP
 
 _CLI_EXAMPLES = """\
 examples:
@@ -1736,34 +2875,176 @@ examples:
   openai-bg wait "$id" --timeout 3600 --cancel-on-timeout > answer.txt
   openai-bg poll "$id" --json
   openai-bg cancel "$id"
+  OPENAI_WEBHOOK_SECRET=whsec_... openai-bg listen --port 8000 --fetch
 
 exit codes: 0 completed, 1 failed/cancelled/incomplete, 2 usage error,
 3 API error, 4 network error, 5 wait timed out, 6 still running (poll),
-130 interrupted.  Configuration: OPENAI_API_KEY, OPENAI_BASE_URL,
-OPENAI_ORG_ID, OPENAI_PROJECT_ID, HTTPS_PROXY, REQUESTS_CA_BUNDLE, OPENAI_LOG.
+7 could not write the output, 130 interrupted.  Configuration:
+OPENAI_API_KEY, OPENAI_BASE_URL, OPENAI_ORG_ID, OPENAI_PROJECT_ID,
+OPENAI_WEBHOOK_SECRET, HTTPS_PROXY, REQUESTS_CA_BUNDLE, OPENAI_LOG.
 """
+
+# The library's words for a setting, and the CLI's.
+_CLI_WORDS = (
+    ("pass api_key=... or set the OPENAI_API_KEY environment variable",
+     "set $OPENAI_API_KEY"),
+    ("the API key", "$OPENAI_API_KEY"),
+    ("base_url", "--base-url (or $OPENAI_BASE_URL)"),
+    ("organization (or $OPENAI_ORG_ID)", "$OPENAI_ORG_ID"),
+    ("project (or $OPENAI_PROJECT_ID)", "$OPENAI_PROJECT_ID"),
+    ("secret: ", "the webhook secret: "),
+)
+# Off a terminal, a status line at least this often: a cron log shows the
+# job alive.
+_HEARTBEAT_SECONDS = 60.0
+# Body parameters that have their own option (or none): --param may not set.
+_RESERVED_PARAMS = {"model": "--model", "input": "INPUT",
+                    "instructions": "--instructions",
+                    "stream": "--no-stream / --stream"}
+
+_ESCAPE_SEQUENCE = re.compile(
+    r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-_]?)")
+_UNSAFE_CHARACTER = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
 class _UsageError(Exception):
-    pass
+    """A mistake in the command line or configuration: exit 2."""
 
 
-def _cli_parser() -> Any:
+class _OutputError(Exception):
+    """stdout cannot be written (closed, full, or a closed pipe)."""
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    """The ``openai-bg`` command; returns the exit code.  Called in-process,
+    it restores the signal handlers and logging it changed."""
+    console = _Console()
+    restore = _take_over_process(console)
+    try:
+        return _run_cli(argv, console)
+    finally:
+        restore()
+
+
+def _run_cli(argv: Optional[Sequence[str]], console: _Console) -> int:
+    args: Optional[argparse.Namespace] = None
+    try:
+        args = _parse_cli(argv, console)
+        return _COMMANDS[args.command](args, console)
+    except SystemExit as exc:  # argparse: --help, --version, usage
+        return exc.code if isinstance(exc.code, int) else EXIT_USAGE
+    except BaseException as exc:
+        console.end_live_line()
+        response_id = getattr(exc, "response_id", None) or \
+            getattr(args, "response_id", None)
+        code = _cli_failure(exc, console, response_id)
+        if code is None:
+            raise
+        return code
+
+
+def _parse_cli(argv: Optional[Sequence[str]], console: _Console
+               ) -> argparse.Namespace:
+    if argv is None:
+        argv = [_argument_text(arg, number)
+                for number, arg in enumerate(sys.argv[1:], 1)]
+    parser, commands = _cli_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # a command's own usage, not the top-level one
+        commands.get(getattr(args, "command", ""), parser).error(
+            "unrecognized arguments: %s" % " ".join(extra))
+    return args
+
+
+def _argument_text(arg: str, number: int) -> str:
+    """An argument as UTF-8, whatever the locale decoded it as."""
+    try:
+        return os.fsencode(arg).decode("utf-8")
+    except UnicodeError:
+        raise _UsageError("argument %d is not valid UTF-8" % number) from None
+
+
+def _cli_failure(exc: BaseException, console: _Console,
+                 response_id: Optional[str]) -> Optional[int]:
+    """Print one line for a failure and return its exit code (None: not
+    ours to handle)."""
+    job = " (response %s)" % response_id if response_id else ""
+    if isinstance(exc, KeyboardInterrupt):
+        console.say("openai-bg: interrupted%s" % (
+            "; response %s was left as it was" % response_id
+            if response_id else ""))
+        return EXIT_INTERRUPTED
+    if isinstance(exc, _OutputError):
+        console.say("openai-bg: could not write to stdout (%s)%s" % (
+            exc, "; fetch it again with: openai-bg poll %s" % response_id
+            if response_id else ""))
+        return EXIT_OUTPUT_ERROR
+    if isinstance(exc, APIConnectionError):
+        console.say("openai-bg: network error: %s%s" % (exc, job))
+        return EXIT_NETWORK_ERROR
+    if isinstance(exc, APIError):
+        console.say("openai-bg: API error: %s%s" % (
+            exc, "" if response_id is None or response_id in str(exc)
+            else job))
+        return EXIT_API_ERROR
+    if isinstance(exc, (_UsageError, OpenAIError)):
+        console.say("openai-bg: error: %s" % _in_cli_words(str(exc)))
+        return EXIT_USAGE
+    if isinstance(exc, Exception):
+        console.say("openai-bg: internal error (please report it): %s: %s%s"
+                    % (type(exc).__name__, exc, job))
+        return EXIT_INTERNAL
+    return None
+
+
+def _in_cli_words(text: str) -> str:
+    for library, cli in _CLI_WORDS:
+        text = text.replace(library, cli)
+    return text
+
+
+def _cli_parser() -> Tuple[argparse.ArgumentParser,
+                           Dict[str, argparse.ArgumentParser]]:
     import argparse
+    formatter = argparse.RawDescriptionHelpFormatter
+    common = _common_options()
+    parser = argparse.ArgumentParser(
+        prog="openai-bg", parents=[common], formatter_class=formatter,
+        description="Create, poll, wait for, stream and cancel OpenAI "
+                    "background responses; receive their webhooks.",
+        epilog=_CLI_EXAMPLES)
+    parser.add_argument("--version", action="version",
+                        version="openai-bg " + __version__)
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    subparsers.required = True
+    commands = {}
+    for name, summary, example, options in _CLI_COMMANDS:
+        sub = subparsers.add_parser(
+            name, parents=[common], help=summary, description=summary,
+            formatter_class=formatter, epilog="example:\n  " + example)
+        for add in options:
+            add(sub)
+        commands[name] = sub
+    return parser, commands
 
-    # The shared options are accepted before or after the subcommand; SUPPRESS
-    # keeps a subcommand's absent option from hiding one given before it.
+
+def _common_options() -> argparse.ArgumentParser:
+    """Options accepted before or after the command; SUPPRESS keeps a
+    command's absent option from hiding one given before it."""
+    import argparse
     common = argparse.ArgumentParser(add_help=False)
     group = common.add_argument_group("connection and output")
     group.add_argument("--base-url", default=argparse.SUPPRESS,
                        help="API base URL (default: $OPENAI_BASE_URL or %s)"
                        % DEFAULT_BASE_URL)
-    group.add_argument("--request-timeout", type=float,
-                       default=argparse.SUPPRESS, metavar="S",
+    group.add_argument("--request-timeout", default=argparse.SUPPRESS,
+                       type=_seconds_option(0.001, _MAX_TIMEOUT), metavar="S",
                        help="seconds one HTTP request may take (default %g)"
                        % DEFAULT_TIMEOUT)
-    group.add_argument("--max-retries", type=int, default=argparse.SUPPRESS,
-                       metavar="N", help="retries per request (default %d)"
+    group.add_argument("--max-retries", type=_count_option,
+                       default=argparse.SUPPRESS, metavar="N",
+                       help="retries per request (default %d)"
                        % DEFAULT_MAX_RETRIES)
     group.add_argument("--ca-bundle", default=argparse.SUPPRESS,
                        metavar="FILE",
@@ -1771,157 +3052,299 @@ def _cli_parser() -> Any:
     group.add_argument("--json", action="store_true",
                        default=argparse.SUPPRESS,
                        help="print to_dict() and the raw response as JSON")
+    return common
 
-    def wait_options(sub: Any) -> None:
-        sub.add_argument("--timeout", type=float, metavar="S",
-                         help="give up waiting after S seconds (exit 5)")
-        sub.add_argument("--interval", type=float, metavar="S",
-                         help="poll every S seconds (default: adaptive, "
-                              "1 s growing to 30 s)")
-        sub.add_argument("--cancel-on-timeout", action="store_true",
-                         help="cancel the job when --timeout passes")
 
-    def create_options(sub: Any) -> None:
-        sub.add_argument("input", metavar="INPUT",
-                         help="the prompt, or - to read it from stdin")
-        sub.add_argument("--model", required=True,
-                         help="e.g. o3-deep-research, o4-mini-deep-research")
-        sub.add_argument("--instructions", help="system instructions")
-        sub.add_argument("--tool", action="append", default=[],
-                         metavar="TYPE",
-                         help="add a built-in tool by type, e.g. "
-                              "web_search_preview (repeatable)")
-        sub.add_argument("--param", action="append", default=[],
-                         metavar="KEY=JSON",
-                         help="any other body parameter, e.g. "
-                              "reasoning='{\"summary\":\"auto\"}' or "
-                              "max_tool_calls=20 (a value that is not JSON "
-                              "is sent as a string; repeatable)")
+def _seconds_option(minimum: float, maximum: float) -> Callable[[str], float]:
+    import argparse
 
-    formatter = argparse.RawDescriptionHelpFormatter
-    parser = argparse.ArgumentParser(
-        prog="openai-bg", parents=[common], formatter_class=formatter,
-        description="Create, poll, wait for and cancel OpenAI background "
-                    "responses.", epilog=_CLI_EXAMPLES)
-    parser.add_argument("--version", action="version",
-                        version="openai_bg " + __version__)
-    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
-    commands.required = True
+    def seconds(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = float("nan")
+        if not minimum <= value <= maximum:
+            raise argparse.ArgumentTypeError(
+                "want seconds from %g to %g, got %r%s" % (
+                    minimum, maximum, text, " (no busy loops)"
+                    if value < minimum else ""))
+        return value
+    return seconds
 
-    def command(name: str, summary: str, example: str) -> Any:
-        return commands.add_parser(
-            name, parents=[common], help=summary, description=summary,
-            formatter_class=formatter, epilog="example:\n  " + example)
 
-    sub = command("create", "start a background response and print its id",
-                  "openai-bg create --model o3-deep-research "
-                  "--tool web_search_preview 'Survey of ...'")
-    create_options(sub)
-    sub = command("poll", "print a response's current state once",
-                  "openai-bg poll resp_123 --json")
-    sub.add_argument("response_id", metavar="ID")
-    sub = command("wait", "wait for a response to finish and print it",
-                  "openai-bg wait resp_123 --timeout 1800 "
-                  "--cancel-on-timeout")
-    sub.add_argument("response_id", metavar="ID")
-    wait_options(sub)
-    sub = command("cancel", "cancel a background response",
-                  "openai-bg cancel resp_123")
-    sub.add_argument("response_id", metavar="ID")
-    sub = command("run", "create a response, wait for it and print it "
-                         "(Ctrl-C cancels the job)",
-                  "openai-bg run --model o4-mini-deep-research "
-                  "--tool web_search_preview 'Question'")
-    create_options(sub)
-    wait_options(sub)
+def _count_option(text: str) -> int:
+    import argparse
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError("want a whole number >= 0, got %r"
+                                         % text)
+    return int(text)
+
+
+def _id_argument(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("response_id", metavar="ID", type=_response_id_option)
+
+
+def _response_id_option(text: str) -> str:
+    import argparse
+    text = text.strip()  # a copied id often brings a newline along
+    try:
+        return _check_response_id(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _wait_options(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--timeout", type=_seconds_option(0.001, float("inf")),
+                     metavar="S",
+                     help="give up waiting after S seconds (exit 5)")
+    sub.add_argument("--interval",
+                     type=_seconds_option(MIN_POLL_INTERVAL, 3600.0),
+                     metavar="S", help="poll every S seconds (default: "
+                     "adaptive, 1 s growing to 30 s; at least %g)"
+                     % MIN_POLL_INTERVAL)
+    sub.add_argument("--cancel-on-timeout", action="store_true",
+                     help="cancel the job when --timeout passes")
+
+
+def _create_options(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("input", metavar="INPUT",
+                     help="the prompt, or - to read it from stdin (UTF-8)")
+    sub.add_argument("--model", required=True,
+                     help="e.g. o3-deep-research, o4-mini-deep-research")
+    sub.add_argument("--instructions", help="system instructions")
+    sub.add_argument("--tool", action="append", default=[], metavar="TYPE",
+                     help="add a built-in tool by type, e.g. "
+                          "web_search_preview (repeatable)")
+    sub.add_argument("--param", action="append", default=[],
+                     metavar="KEY=JSON",
+                     help="any other body parameter, e.g. "
+                          "reasoning='{\"summary\":\"auto\"}' or "
+                          "max_tool_calls=20 (a value that is not JSON "
+                          "is sent as a string; repeatable)")
+
+
+def _run_options(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--no-cancel", action="store_true",
                      help="on Ctrl-C, leave the job running")
-    return parser
+    sub.add_argument("--no-stream", action="store_true",
+                     help="poll only, instead of streaming the job's events")
 
 
-def _interrupt_on_sigterm() -> None:
-    """Treat SIGTERM like Ctrl-C, so that ``timeout 3600 openai-bg run ...``
-    or a stopped container cancels the job instead of orphaning it."""
-    import signal
-
-    def interrupt(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    if threading.current_thread() is threading.main_thread():
-        signal.signal(signal.SIGTERM, interrupt)
+def _stream_option(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--stream", action="store_true",
+                     help="follow the job's event stream (works within "
+                          "minutes of the create); falls back to polling")
 
 
-def _cli_create_params(args: Any) -> JSONDict:
-    text = sys.stdin.read() if args.input == "-" else args.input
+def _listen_options(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--host", default="127.0.0.1",
+                     help="address to listen on (default 127.0.0.1)")
+    sub.add_argument("--port", type=_count_option, default=8000,
+                     help="port (default 8000; 0 picks a free one)")
+    sub.add_argument("--path", default="/",
+                     help="the path OpenAI posts to (default /)")
+    sub.add_argument("--secret-file", metavar="FILE",
+                     help="read the webhook secret from FILE (default: "
+                          "$OPENAI_WEBHOOK_SECRET)")
+    sub.add_argument("--fetch", action="store_true",
+                     help="also fetch each response.* event's response")
+
+
+_CLI_COMMANDS = (
+    ("create", "start a background response and print its id",
+     "openai-bg create --model o3-deep-research --tool web_search_preview "
+     "'Survey of ...'", (_create_options,)),
+    ("poll", "print a response's current state once",
+     "openai-bg poll resp_123 --json", (_id_argument,)),
+    ("wait", "wait for a response to finish and print it",
+     "openai-bg wait resp_123 --timeout 1800 --cancel-on-timeout",
+     (_id_argument, _wait_options, _stream_option)),
+    ("cancel", "cancel a background response", "openai-bg cancel resp_123",
+     (_id_argument,)),
+    ("run", "create a response, follow it live and print it (Ctrl-C "
+            "cancels the job)",
+     "openai-bg run --model o4-mini-deep-research --tool web_search_preview "
+     "'Question'", (_create_options, _wait_options, _run_options)),
+    ("listen", "receive OpenAI webhooks and print each verified event as "
+               "one JSON line",
+     "openai-bg listen --port 8000 --fetch | while read -r ev; do ...; done",
+     (_listen_options,)),
+)
+
+
+def _cli_client(args: argparse.Namespace) -> Client:
+    """The client the command line's options describe; configuration errors
+    name the options and variables, not the library's keywords."""
+    options: Dict[str, Any] = {}
+    for flag, keyword in (("base_url", "base_url"),
+                          ("request_timeout", "timeout"),
+                          ("max_retries", "max_retries")):
+        if flag in args:
+            options[keyword] = getattr(args, flag)
+    if "ca_bundle" in args:
+        import ssl
+        try:
+            options["ssl_context"] = ssl.create_default_context(
+                cafile=args.ca_bundle)
+        except (OSError, ssl.SSLError) as exc:
+            raise _UsageError("--ca-bundle %s: %s"
+                              % (args.ca_bundle, exc)) from None
+    try:
+        return Client(**options)
+    except (ValueError, TypeError, OpenAIError) as exc:
+        raise _UsageError(str(exc)) from None
+
+
+def _cli_create_params(args: argparse.Namespace, console: _Console
+                       ) -> JSONDict:
+    text = _read_prompt(console) if args.input == "-" else args.input
     if not text.strip():
-        raise _UsageError("the input is empty")
-    params = {"model": args.model, "input": text}  # type: JSONDict
+        raise _UsageError("the prompt (INPUT) is empty")
+    if not args.model.strip():
+        raise _UsageError("--model is empty")
+    params: JSONDict = {"model": args.model, "input": text}
     if args.instructions:
         params["instructions"] = args.instructions
     if args.tool:
         params["tools"] = [{"type": kind} for kind in args.tool]
     for item in args.param:
-        key, sep, value = item.partition("=")
-        if not sep or not key:
-            raise _UsageError("--param wants KEY=VALUE, got %r" % item)
-        try:
-            params[key] = json.loads(value)
-        except ValueError:
-            params[key] = value
+        key, value = _cli_param(item)
+        params[key] = value
     return params
 
 
-class _Progress:
-    """Status on stderr: one live line on a terminal, else a line per change."""
-
-    def __init__(self, stream: Any, clock: Callable[[], float]) -> None:
-        self.stream = stream
-        self.live = bool(getattr(stream, "isatty", lambda: False)())
-        self.clock = clock
-        self.start = clock()
-        self.polls = 0
-        self.last_status = None  # type: Optional[str]
-
-    def update(self, response: LlmResponse, polled: bool = True) -> None:
-        if polled:
-            self.polls += 1
-        line = "%s: %s, %.0f s, %d poll%s" % (
-            response.response_id, response.status, self.clock() - self.start,
-            self.polls, "" if self.polls == 1 else "s")
-        if self.live:
-            self.stream.write("\r\033[K" + line)
-            if response.done:
-                self.stream.write("\n")
-        elif response.status != self.last_status:
-            self.stream.write(line + "\n")
-        self.last_status = response.status
-        self.stream.flush()
-
-    def finish(self) -> None:
-        if self.live and self.last_status in PENDING_STATUSES:
-            self.stream.write("\n")
-            self.stream.flush()
+def _cli_param(item: str) -> Tuple[str, Any]:
+    key, sep, text = item.partition("=")
+    if not sep or not key:
+        raise _UsageError("--param wants KEY=VALUE, got %r" % item)
+    if key in _RESERVED_PARAMS:
+        raise _UsageError("--param cannot set %r: use %s"
+                          % (key, _RESERVED_PARAMS[key]))
+    value = _loads_or_none(text)
+    if value is None and text.strip() != "null":
+        value = text
+    if key == "background" and value is not True:
+        raise _UsageError("--param background=%s: openai-bg runs background "
+                          "jobs only" % text)
+    return key, value
 
 
-def _cli_print(response: LlmResponse, as_json: bool) -> None:
-    if as_json:
-        json.dump({"response": response.to_dict(), "raw": response.raw},
-                  sys.stdout, indent=2, ensure_ascii=False)
-        sys.stdout.write("\n")
-        return
-    if response.text:
-        sys.stdout.write(response.text.rstrip("\n") + "\n")
-    seen = {}  # type: Dict[str, str]
-    for source in response.citations:
-        if source.uri and source.uri not in seen:
-            seen[source.uri] = source.title or source.uri
-    if seen:
-        sys.stdout.write("\nSources:\n")
-        for number, (uri, title) in enumerate(seen.items(), 1):
-            sys.stdout.write("%d. %s\n   %s\n" % (number, title, uri))
+def _read_prompt(console: _Console) -> str:
+    stdin = sys.stdin
+    if stdin is None:
+        raise _UsageError("INPUT is - but stdin is closed; give the prompt "
+                          "as an argument")
+    if stdin.isatty():
+        console.say("openai-bg: reading the prompt from stdin; end it with "
+                    "Ctrl-D")
+    data = stdin.buffer.read() if hasattr(stdin, "buffer") else \
+        stdin.read().encode("utf-8", "surrogateescape")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise _UsageError("the prompt on stdin is not valid UTF-8 (byte %d)"
+                          % exc.start) from None
 
 
-def _cli_outcome(response: LlmResponse) -> int:
+# -- the commands -------------------------------------------------------------
+
+def _cmd_create(args: argparse.Namespace, console: _Console) -> int:
+    params = _cli_create_params(args, console)
+    created = _cli_client(args).create_response(**params)
+    args.response_id = created.response_id
+    if "json" in args:
+        console.print_json(created)
+    else:
+        console.print_text("%s\n" % created.response_id)
+    return EXIT_OK if created.status != "failed" else \
+        _cli_outcome(created, console)
+
+
+def _cmd_poll(args: argparse.Namespace, console: _Console) -> int:
+    result = _cli_client(args).poll_response(args.response_id)
+    if result.done or "json" in args:
+        console.print_response(result, "json" in args)
+    if not result.done:
+        console.say("openai-bg: response %s is %s"
+                    % (result.response_id, result.status))
+    return _cli_outcome(result, console)
+
+
+def _cmd_cancel(args: argparse.Namespace, console: _Console) -> int:
+    result = _cli_client(args).cancel_response(args.response_id)
+    console.print_response(result, "json" in args)
+    if result.status == "cancelled":
+        console.say("openai-bg: response %s cancelled" % result.response_id)
+        return EXIT_OK
+    console.say("openai-bg: response %s was not cancelled: it is %s"
+                % (result.response_id, result.status))
+    return EXIT_NOT_COMPLETED
+
+
+def _cmd_wait(args: argparse.Namespace, console: _Console) -> int:
+    client = _cli_client(args)
+    progress = console.progress(announce=False)
+    try:
+        result = client.wait_response(
+            args.response_id, timeout=args.timeout,
+            poll_interval=args.interval, on_update=progress.update,
+            cancel_on_timeout=args.cancel_on_timeout, stream=args.stream,
+            on_event=progress.event)
+    except WaitTimeoutError as exc:
+        return _cli_timed_out(exc, args, console)
+    return _cli_finished(result, args, console)
+
+
+def _cmd_run(args: argparse.Namespace, console: _Console) -> int:
+    params = _cli_create_params(args, console)
+    client = _cli_client(args)
+    progress = console.progress(announce=True)
+    try:
+        result = client.create_and_wait(
+            timeout=args.timeout, poll_interval=args.interval,
+            on_update=progress.update,
+            cancel_on_timeout=args.cancel_on_timeout,
+            cancel_on_interrupt=not args.no_cancel,
+            stream=not args.no_stream, on_event=progress.event, **params)
+    except WaitTimeoutError as exc:
+        return _cli_timed_out(exc, args, console)
+    except KeyboardInterrupt as interrupt:
+        console.end_live_line()
+        response_id = getattr(interrupt, "response_id", None)
+        if response_id is None:
+            raise
+        console.say("openai-bg: interrupted; response %s %s" % (
+            response_id, "is still running" if args.no_cancel else
+            "cancelled" if getattr(interrupt, "cancelled", False)
+            else "could NOT be cancelled"))
+        return EXIT_INTERRUPTED
+    args.response_id = result.response_id
+    return _cli_finished(result, args, console)
+
+
+def _cli_finished(result: LlmResponse, args: argparse.Namespace,
+                  console: _Console) -> int:
+    args.response_id = result.response_id
+    console.end_live_line()
+    console.print_response(result, "json" in args)
+    return _cli_outcome(result, console)
+
+
+def _cli_timed_out(exc: WaitTimeoutError, args: argparse.Namespace,
+                   console: _Console) -> int:
+    console.end_live_line()
+    args.response_id = exc.response_id
+    console.say("openai-bg: response %s still %s after %.1f s; %s" % (
+        exc.response_id, exc.status or "unknown (no poll succeeded)",
+        exc.elapsed, "cancelled" if exc.cancelled else
+        "could NOT be cancelled" if args.cancel_on_timeout else
+        "it keeps running (openai-bg wait %s)" % exc.response_id))
+    if "json" in args and exc.response is not None:
+        console.print_response(exc.response, True)
+    return EXIT_WAIT_TIMEOUT
+
+
+def _cli_outcome(response: LlmResponse, console: _Console) -> int:
     status = response.status
     if status == "completed":
         return EXIT_OK
@@ -1932,145 +3355,454 @@ def _cli_outcome(response: LlmResponse) -> int:
         detail = ": %s (%s)" % (response.error_message, response.error_code)
     elif status == "incomplete" and response.finish_reason:
         detail = ": %s" % response.finish_reason.value
-    sys.stderr.write("openai-bg: response %s ended %s%s\n"
-                     % (response.response_id, status, detail))
+    console.say("openai-bg: response %s ended %s%s"
+                % (response.response_id, status, detail))
     return EXIT_NOT_COMPLETED
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """The ``openai-bg`` command; returns the exit code."""
-    for stream in (sys.stdout, sys.stderr):
-        reconfigure = getattr(stream, "reconfigure", None)
-        if reconfigure is not None:  # a cron job's ASCII stdout must not crash
-            reconfigure(errors="backslashreplace")
-    parser = _cli_parser()
-    args = parser.parse_args(argv)
-    if _logger.level == logging.NOTSET:  # no OPENAI_LOG: warnings only
-        _log_to_stderr(logging.WARNING, "openai-bg: %(message)s")
-    as_json = getattr(args, "json", False)
-    response_id = getattr(args, "response_id", None)
-    progress = _Progress(sys.stderr, time.monotonic)
+# -- the console: stdout for answers, stderr for one-line status ---------------
+
+def _one_line(text: str) -> str:
+    """Server text made safe for a status line: no escape sequences, no
+    control characters, no line breaks (it could forge other lines)."""
+    return " ".join(_UNSAFE_CHARACTER.sub(" ", _ESCAPE_SEQUENCE.sub(
+        "", text)).split())
+
+
+def _write(stream: Any, text: str) -> None:
+    """Write what the stream's encoding can carry; escape the rest."""
     try:
-        options = {}  # type: Dict[str, Any]
-        if hasattr(args, "base_url"):
-            options["base_url"] = args.base_url
-        if hasattr(args, "request_timeout"):
-            options["timeout"] = args.request_timeout
-        if hasattr(args, "max_retries"):
-            options["max_retries"] = args.max_retries
-        if hasattr(args, "ca_bundle"):
-            import ssl
-            try:
-                options["ssl_context"] = ssl.create_default_context(
-                    cafile=args.ca_bundle)
-            except (OSError, ssl.SSLError) as exc:
-                raise _UsageError("--ca-bundle %s: %s"
-                                  % (args.ca_bundle, exc)) from None
-        client = Client(**options)
-        wait = dict(timeout=getattr(args, "timeout", None),  # type: Dict[str, Any]
-                    poll_interval=getattr(args, "interval", None),
-                    on_update=progress.update,
-                    cancel_on_timeout=getattr(args, "cancel_on_timeout", False))
+        stream.write(text)
+    except UnicodeEncodeError:
+        encoding = getattr(stream, "encoding", None) or "ascii"
+        stream.write(text.encode(encoding, "backslashreplace")
+                     .decode(encoding))
 
-        if args.command == "create":
-            created = client.create_response(**_cli_create_params(args))
-            if as_json:
-                _cli_print(created, True)
+
+class _Console:
+    """The CLI's outputs: the answer on stdout (written whole, its failures
+    reported), status lines on stderr (redacted, one line each)."""
+
+    def __init__(self) -> None:
+        self.out = sys.stdout
+        self.err = sys.stderr
+        self.live: Optional[_Progress] = None
+
+    def say(self, text: str) -> None:
+        if self.err is None:
+            return
+        self.end_live_line()
+        try:
+            _write(self.err, _one_line(_redact(text)) + "\n")
+            self.err.flush()
+        except (OSError, ValueError):
+            pass  # nowhere left to report to
+
+    def progress(self, announce: bool) -> _Progress:
+        self.live = _Progress(self.err, time.monotonic, announce)
+        return self.live
+
+    def end_live_line(self) -> None:
+        if self.live is not None:
+            self.live.finish()
+
+    def print_text(self, text: str) -> None:
+        if self.out is None:
+            raise _OutputError("stdout is closed")
+        try:
+            _write(self.out, text)
+            self.out.flush()
+        except (OSError, ValueError) as exc:
+            self._silence_stdout()
+            raise _OutputError(getattr(exc, "strerror", None) or str(exc)) \
+                from None
+
+    def _silence_stdout(self) -> None:
+        # What is buffered for a dead stdout would fail again at exit, with
+        # a traceback-like "Exception ignored" line: point it at devnull.
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self.out.fileno())
+            os.close(devnull)
+        except (OSError, ValueError, AttributeError):
+            pass
+
+    def print_json(self, value: Any) -> None:
+        encoding = (getattr(self.out, "encoding", None) or "").lower()
+        text = json.dumps(value if not isinstance(value, LlmResponse) else {
+            "response": value.to_dict(), "raw": value.raw}, indent=2,
+            ensure_ascii=encoding.replace("-", "") not in ("utf8",))
+        self.print_text(text + "\n")
+
+    def print_response(self, response: LlmResponse, as_json: bool) -> None:
+        if as_json:
+            self.print_json(response)
+            return
+        text = response.text.rstrip("\n") + "\n" if response.text else ""
+        seen: Dict[str, str] = {}
+        for source in response.citations:
+            if source.uri and source.uri not in seen:
+                seen[source.uri] = source.title or source.uri
+        if seen:
+            text += "\nSources:\n" + "".join(
+                "%d. %s\n   %s\n" % (number, title, uri)
+                for number, (uri, title) in enumerate(seen.items(), 1))
+        if text:
+            self.print_text(text)
+
+
+class _Progress:
+    """What a job is doing, on stderr: one live line on a terminal; off a
+    terminal a line per status change, search, page and summary, and a
+    heartbeat at least every minute."""
+
+    def __init__(self, stream: Any, clock: Callable[[], float],
+                 announce: bool = False) -> None:
+        self.stream = stream
+        self.live = bool(getattr(stream, "isatty", lambda: False)())
+        self.clock = clock
+        self.start = clock()
+        self.last_line = self.start
+        self.announce = announce
+        self.polls = 0
+        self.events = 0
+        self.searches = 0
+        self.pages = 0
+        self.written = 0
+        self.latest = ""
+        self.response_id: Optional[str] = None
+        self.last_status: Optional[str] = None
+
+    def update(self, response: LlmResponse, polled: bool = True) -> None:
+        if self.response_id is None and self.announce:
+            self._line("openai-bg: created %s" % response.response_id, True)
+        elif polled and not self.events:
+            self.polls += 1
+            self._count_output(response.raw)
+        self.response_id = response.response_id
+        changed = response.status != self.last_status
+        self.last_status = response.status
+        self.show(changed, final=response.done)
+
+    def event(self, event: JSONDict) -> None:
+        self.events += 1
+        kind = event.get("type")
+        item = event.get("item")
+        notable = False
+        if kind == "response.output_item.done" and isinstance(item, dict):
+            notable = self._count_item(item)
+        elif kind == "response.reasoning_summary_text.done":
+            text = _str_or_none(event.get("text")) or ""
+            self.latest = "thinking: " + (text.strip().splitlines() or [""])[0]
+            notable = True
+        elif kind == "response.output_text.delta":
+            self.written += len(_str_or_none(event.get("delta")) or "")
+            self.latest = "writing: %d characters" % self.written
+        if notable or self.live:
+            self.show(notable)
+
+    def _count_output(self, raw: Optional[JSONDict]) -> None:
+        """Searches and pages in a polled body that already lists items."""
+        self.searches = self.pages = 0
+        for item in _dicts((raw or {}).get("output")):
+            self._count_item(item)
+
+    def _count_item(self, item: JSONDict) -> bool:
+        if item.get("type") != "web_search_call":
+            return False
+        action = item.get("action")
+        action = action if isinstance(action, dict) else {}
+        if action.get("type") == "open_page":
+            self.pages += 1
+            self.latest = "opened %s" % (_str_or_none(action.get("url")) or "")
+        else:
+            self.searches += 1
+            query = _str_or_none(action.get("query"))
+            self.latest = "searched %s" % (query or "")
+        return True
+
+    def show(self, notable: bool, final: bool = False) -> None:
+        now = self.clock()
+        line = self._status_line(now)
+        if self.live:
+            self._line("\r\033[K" + _one_line(_redact(line)), final)
+        elif notable or now - self.last_line >= _HEARTBEAT_SECONDS:
+            self._line(line, True)
+
+    def _status_line(self, now: float) -> str:
+        line = "%s: %s, %.0f s" % (self.response_id, self.last_status,
+                                   now - self.start)
+        if self.events:
+            line += ", %d event%s" % (self.events, _plural(self.events))
+        else:
+            line += ", %d poll%s" % (self.polls, _plural(self.polls))
+        if self.searches or self.pages:
+            line += ", %d search%s, %d page%s" % (
+                self.searches, "" if self.searches == 1 else "es",
+                self.pages, _plural(self.pages))
+        if self.latest:
+            line += " - " + self.latest
+        return line
+
+    def _line(self, text: str, newline: bool) -> None:
+        if self.stream is None:
+            return
+        self.last_line = self.clock()
+        try:
+            if self.live:
+                _write(self.stream, text + ("\n" if newline else ""))
             else:
-                sys.stdout.write("%s\n" % created.response_id)
-            return EXIT_OK if created.status != "failed" \
-                else _cli_outcome(created)
-        if args.command == "cancel":
-            result = client.cancel_response(args.response_id)
-            _cli_print(result, as_json)
-            if result.status == "cancelled":
-                sys.stderr.write("openai-bg: response %s cancelled\n"
-                                 % result.response_id)
-                return EXIT_OK
-            sys.stderr.write("openai-bg: response %s was not cancelled: it is "
-                             "%s\n" % (result.response_id, result.status))
-            return EXIT_NOT_COMPLETED
-        if args.command == "poll":
-            result = client.poll_response(args.response_id)
-            if result.done or as_json:
-                _cli_print(result, as_json)
-            if not result.done:
-                sys.stderr.write("openai-bg: response %s is %s\n"
-                                 % (result.response_id, result.status))
-            return _cli_outcome(result)
-        if args.command == "run":
-            _interrupt_on_sigterm()
-            params = _cli_create_params(args)
-            created = client.create_response(**params)
-            response_id = created.response_id
-            sys.stderr.write("openai-bg: created %s\n" % response_id)
-            progress.update(created, polled=False)
-            try:
-                result = created if created.done else client.wait_response(
-                    response_id or "", **wait)
-            except KeyboardInterrupt:
-                progress.finish()
-                if args.no_cancel:
-                    sys.stderr.write("openai-bg: interrupted; response %s "
-                                     "is still running\n" % response_id)
-                else:
-                    cancelled = client._cancel_quietly(response_id or "")
-                    sys.stderr.write(
-                        "openai-bg: interrupted; response %s %s\n" % (
-                            response_id, "cancelled" if cancelled is not None
-                            else "could NOT be cancelled"))
-                return EXIT_INTERRUPTED
-        else:  # wait
-            result = client.wait_response(args.response_id, **wait)
-        _cli_print(result, as_json)
-        return _cli_outcome(result)
-    except BaseException as exc:
-        progress.finish()  # end a live status line before the message
-        code = _cli_failure(exc, response_id)
-        if code is None:
-            raise
-        return code
+                _write(self.stream, _one_line(_redact(text)) + "\n")
+            self.stream.flush()
+        except (OSError, ValueError):
+            pass
+
+    def finish(self) -> None:
+        if self.live and self.last_status in PENDING_STATUSES:
+            self._line("", True)
+            self.last_status = None
 
 
-def _cli_failure(exc: BaseException, response_id: Optional[str]
-                 ) -> Optional[int]:
-    """Print one line for a failure and return its exit code (None: not
-    ours to handle)."""
-    if isinstance(exc, KeyboardInterrupt):
-        sys.stderr.write("openai-bg: interrupted%s\n" % (
-            "; response %s was left as it was" % response_id
-            if response_id else ""))
-        return EXIT_INTERRUPTED
-    if isinstance(exc, WaitTimeoutError):
-        sys.stderr.write("openai-bg: %s\n" % exc)
-        return EXIT_WAIT_TIMEOUT
-    if isinstance(exc, APIConnectionError):
-        sys.stderr.write("openai-bg: network error: %s\n" % exc)
-        return EXIT_NETWORK_ERROR
-    if isinstance(exc, APIError):
-        sys.stderr.write("openai-bg: API error: %s%s\n" % (
-            exc, "" if exc.response_id is None or exc.response_id in str(exc)
-            else " (response %s)" % exc.response_id))
-        return EXIT_API_ERROR
-    if isinstance(exc, (_UsageError, OpenAIError, ValueError, TypeError)):
-        sys.stderr.write("openai-bg: error: %s\n" % exc)
-        return EXIT_USAGE
-    return None
+def _plural(count: int) -> str:
+    return "" if count == 1 else "s"
+
+
+# -- listen: a webhook receiver -----------------------------------------------
+
+#: The largest webhook body ``listen`` reads (larger: 413).
+_WEBHOOK_MAX_BYTES = 1024 * 1024
+# Webhook ids remembered to drop duplicate deliveries.
+_WEBHOOK_MEMORY = 10000
+
+
+def _cmd_listen(args: argparse.Namespace, console: _Console) -> int:
+    secret = _listen_secret(args)
+    client = _cli_client(args) if args.fetch else None
+    receiver = _WebhookReceiver(secret, args.path)
+    server = receiver.serve(args.host, args.port)
+    host, port = server.server_address[:2]
+    console.say("openai-bg: listening for webhooks on http://%s:%d%s"
+                % (host, port, args.path))
+    try:
+        while True:
+            event = receiver.next_event()
+            if event is not None:
+                console.print_text(json.dumps(
+                    _listen_line(event, client, console),
+                    ensure_ascii=True) + "\n")
+    except KeyboardInterrupt:
+        console.say("openai-bg: stopped listening")
+        return EXIT_OK
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _listen_secret(args: argparse.Namespace) -> str:
+    if args.secret_file:
+        try:
+            with open(args.secret_file, "rb") as file:
+                secret = file.read().decode("utf-8").rstrip("\r\n")
+        except (OSError, UnicodeError) as exc:
+            raise _UsageError("--secret-file %s: %s"
+                              % (args.secret_file, exc)) from None
+    else:
+        secret = os.environ.get("OPENAI_WEBHOOK_SECRET", "")
+    if not secret:
+        raise _UsageError("no webhook secret: set $OPENAI_WEBHOOK_SECRET or "
+                          "pass --secret-file")
+    try:
+        _webhook_key(secret)
+    except ValueError as exc:
+        raise _UsageError(_in_cli_words(str(exc))) from None
+    return secret
+
+
+def _listen_line(event: JSONDict, client: Optional[Client],
+                 console: _Console) -> JSONDict:
+    """The line printed for an event: the event, or with ``--fetch`` the
+    event with its response."""
+    data = event.get("data")
+    response_id = data.get("id") if isinstance(data, dict) else None
+    kind = event.get("type")
+    if client is None or not isinstance(response_id, str) or \
+            not (isinstance(kind, str) and kind.startswith("response.")):
+        return event
+    try:
+        response = client.poll_response(response_id)
+    except (OpenAIError, ValueError) as exc:
+        console.say("openai-bg: could not fetch response %s: %s"
+                    % (response_id, exc))
+        return {"event": event, "response": None, "text": None}
+    return {"event": event, "response": response.to_dict(),
+            "text": response.text}
+
+
+class _WebhookReceiver:
+    """Verifies deliveries on the server's threads, answers at once, and
+    queues each new event for the printing (main) thread."""
+
+    def __init__(self, secret: str, path: str) -> None:
+        import collections
+        import queue
+        self.secret = secret
+        self.path = path
+        self.events: queue.Queue[JSONDict] = queue.Queue()
+        self.seen: collections.OrderedDict[str, None] = \
+            collections.OrderedDict()
+        self.lock = threading.Lock()
+
+    def next_event(self) -> Optional[JSONDict]:
+        import queue
+        try:  # a timeout, so that Ctrl-C is noticed
+            return self.events.get(timeout=0.5)
+        except queue.Empty:
+            return None
+
+    def receive(self, body: bytes, headers: Headers) -> Tuple[int, str]:
+        try:
+            event = unwrap_webhook(body, headers, self.secret)
+        except (InvalidWebhookSignatureError, APIResponseDecodeError) as exc:
+            _logger.warning("refused a webhook delivery: %s", exc)
+            return 400, str(exc)
+        webhook_id = _header_value(headers, "webhook-id") or ""
+        with self.lock:
+            if webhook_id in self.seen:
+                return 200, "duplicate"
+            self.seen[webhook_id] = None
+            if len(self.seen) > _WEBHOOK_MEMORY:
+                self.seen.popitem(last=False)
+        self.events.put(event)
+        return 200, "ok"
+
+    def serve(self, host: str, port: int) -> Any:
+        import http.server
+        server = http.server.ThreadingHTTPServer(
+            (host, port), _webhook_handler(self))
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        return server
+
+
+def _webhook_handler(receiver: _WebhookReceiver) -> Any:
+    import http.server
+    import urllib.parse
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, layout: str, *args: Any) -> None:
+            _logger.debug("listen: " + layout, *args)
+
+        def do_POST(self) -> None:
+            if urllib.parse.urlsplit(self.path).path != receiver.path:
+                return self.answer(404, "not found")
+            length = self.headers.get("Content-Length", "")
+            if not length.isdigit():
+                return self.answer(411, "a Content-Length is required")
+            if int(length) > _WEBHOOK_MAX_BYTES:
+                self.close_connection = True  # read no more of it
+                return self.answer(413, "the body is over 1 MiB")
+            body = self.rfile.read(int(length))
+            self.answer(*receiver.receive(body, self.headers))
+
+        def refuse_method(self) -> None:
+            if urllib.parse.urlsplit(self.path).path != receiver.path:
+                return self.answer(404, "not found")
+            self.answer(405, "POST only")
+
+        do_GET = do_PUT = do_DELETE = do_PATCH = do_HEAD = refuse_method
+
+        def answer(self, status: int, text: str) -> None:
+            data = (text + "\n").encode("utf-8")
+            self.send_response(status)
+            self.send_header("Content-Type", "text/plain; charset=utf-8")
+            self.send_header("Content-Length", str(len(data)))
+            if status == 405:
+                self.send_header("Allow", "POST")
+            if self.close_connection:
+                self.send_header("Connection", "close")
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(data)
+
+    return Handler
+
+
+_COMMANDS: Dict[str, Callable[[argparse.Namespace, _Console], int]] = {
+    "create": _cmd_create, "poll": _cmd_poll, "wait": _cmd_wait,
+    "cancel": _cmd_cancel, "run": _cmd_run, "listen": _cmd_listen,
+}
+
+
+# -- process state the command takes over, and gives back ----------------------
+
+class _StderrHandler(logging.Handler):
+    """Log lines on stderr (as it is when each is written), one line each,
+    with server text made safe."""
+
+    def __init__(self, layout: str) -> None:
+        super().__init__()
+        self.setFormatter(logging.Formatter(layout))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        stream = sys.stderr
+        if stream is None:
+            return
+        try:
+            _write(stream, _one_line(self.format(record)) + "\n")
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+
+
+def _take_over_process(console: _Console) -> Callable[[], None]:
+    """Show warnings on stderr; make SIGTERM and SIGHUP (a closed terminal,
+    ``timeout``, a stopped container) act like Ctrl-C, so a running job is
+    cancelled instead of orphaned.  Returns what undoes both."""
+    handler = None
+    level = _logger.level
+    if level == logging.NOTSET and console.err is not None:  # no OPENAI_LOG
+        handler = _StderrHandler("openai-bg: %(message)s")
+        _logger.addHandler(handler)
+        _logger.setLevel(logging.WARNING)
+    restore_signals = _interrupt_on_signals()
+
+    def restore() -> None:
+        restore_signals()
+        if handler is not None:
+            _logger.removeHandler(handler)
+            _logger.setLevel(level)
+    return restore
+
+
+def _interrupt_on_signals() -> Callable[[], None]:
+    import signal
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    previous = {}
+    for name in ("SIGTERM", "SIGHUP"):
+        number = getattr(signal, name, None)
+        if number is not None:
+            previous[number] = signal.signal(number, interrupt)
+
+    def restore() -> None:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+    return restore
 
 
 def _setup_logging_from_env() -> None:
     # OPENAI_LOG is the official SDK's switch; without it we stay silent.
     level = os.environ.get("OPENAI_LOG", "").strip().lower()
     if level in ("debug", "info"):
-        _log_to_stderr(logging.DEBUG if level == "debug" else logging.INFO,
-                       "%(asctime)s %(name)s %(levelname)s %(message)s")
-
-
-def _log_to_stderr(level: int, layout: str) -> None:
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter(layout))
-    _logger.addHandler(handler)
-    _logger.setLevel(level)
+        _logger.addHandler(_StderrHandler(
+            "%(asctime)s %(name)s %(levelname)s %(message)s"))
+        _logger.setLevel(logging.DEBUG if level == "debug" else logging.INFO)
 
 
 _setup_logging_from_env()

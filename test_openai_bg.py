@@ -1825,11 +1825,29 @@ def test_wait_survives_transient_errors(api, client, clock):
     assert len(api.requests) == 8
 
 
-def test_wait_survives_network_errors(client, clock):
+def test_wait_fails_fast_when_no_server_ever_answered(client, clock):
     client.base_url = "http://127.0.0.1:%d" % free_port()
-    with pytest.raises(openai_bg.WaitTimeoutError) as info:
+    with pytest.raises(APIConnectionError) as info:
         client.wait_response("r1", timeout=20)
-    assert info.value.response is None
+    assert info.value.response_id == "r1"
+    assert "OPENAI_BASE_URL" in str(info.value)
+    assert len(clock.sleeps) == client.max_retries  # the first poll's own retries only
+
+
+def test_wait_survives_network_errors_once_a_poll_succeeded(client, clock):
+    server = FakeAPI()
+    server.on("GET", "/v1/responses/r1", reply(200, body("in_progress", rid="r1")))
+    client.base_url = server.url + "/v1"
+    seen = []
+
+    def on_update(response):
+        seen.append(response.status)
+        server.close()  # the server goes away after the first poll
+    with pytest.raises(openai_bg.WaitTimeoutError) as info:
+        client.wait_response("r1", timeout=20, on_update=on_update)
+    assert seen == ["in_progress"]
+    assert info.value.response.status == "in_progress"
+    assert info.value.status == "in_progress"
 
 
 @pytest.mark.parametrize("status,cls", [(401, openai_bg.AuthenticationError),
