@@ -864,7 +864,7 @@ class Client:
                 _status_error(answer, request)
             assert error is not None
             delay, maybe_created = _retry_decision(
-                outcome, create, retries_taken, self.max_retries)
+                outcome, request, retries_taken, self.max_retries)
             if ends is not None and delay is not None and \
                     self._clock() + delay >= ends:
                 delay = None  # the wait ends first: report what happened
@@ -1126,10 +1126,11 @@ class _SSEParser:
         return self._lines(complete.split(b"\n"))
 
     def end(self) -> List[str]:
-        """The stream closed: a last event without its blank line counts."""
-        rest, self.buffer = self.buffer.rstrip(b"\r"), b""
-        found = self._lines([rest] if rest else [])
-        return found + self._lines([b""]) if self.data else found
+        """The stream closed.  A line that ended in CR is complete; an event
+        without its blank line is dropped (the SSE standard, and the
+        official SDK, do the same)."""
+        rest, self.buffer = self.buffer, b""
+        return self._lines([rest[:-1]]) if rest.endswith(b"\r") else []
 
     def _lines(self, lines: List[bytes]) -> List[str]:
         found = []
@@ -2230,7 +2231,7 @@ _MAX_RETRY_DELAY = 8.0
 _MAX_RETRY_AFTER = 60.0
 
 
-def _retry_decision(outcome: _Outcome, create: bool, retries_taken: int,
+def _retry_decision(outcome: _Outcome, request: _Request, retries_taken: int,
                     max_retries: int) -> Tuple[Optional[float], bool]:
     """What to do after a failed attempt: (seconds to wait before the next
     one, or None to raise; whether a failed create may have been accepted).
@@ -2239,8 +2240,9 @@ def _retry_decision(outcome: _Outcome, create: bool, retries_taken: int,
     nothing was sent, HTTP 429, or ``x-should-retry: true``.  Anything else
     retries while ``max_retries`` allows: transport failures (but not an
     untrusted certificate), 408, 409, 429, 5xx, and whatever the server
-    marks ``x-should-retry: true``."""
-    answer = outcome.answer
+    marks ``x-should-retry: true``.  A stream request refused with a status
+    that means "no streaming here" is not retried: the wait polls instead."""
+    create, answer = request.create, outcome.answer
     if answer is None:
         maybe_created = create and outcome.sent
         if maybe_created or not outcome.retryable or \
@@ -2252,8 +2254,11 @@ def _retry_decision(outcome: _Outcome, create: bool, retries_taken: int,
     should = headers.get("x-should-retry")
     if should in ("true", "false"):
         retry = should == "true"
+    elif create:
+        retry = status == 429
     else:
-        retry = status == 429 if create else _status_is_retryable(status)
+        retry = _status_is_retryable(status) and not (
+            request.stream and status in _STREAM_REFUSED_STATUSES)
     hint = _retry_after(headers)
     if not retry or retries_taken >= max_retries or \
             (hint is not None and hint > _MAX_RETRY_AFTER):

@@ -57,22 +57,43 @@ def reply(status=200, body=None, headers=None):
     return (status, body, headers or {})
 
 
+class SSE:
+    """A scripted event-stream answer: byte chunks written as they are given
+    (``pause`` seconds apart), chunked or close-delimited; with ``drop`` the
+    connection is reset after the last chunk instead of ending cleanly."""
+
+    def __init__(self, chunks, chunked=True, drop=False, pause=0.0):
+        self.chunks = [c.encode() if isinstance(c, str) else c for c in chunks]
+        self.chunked = chunked
+        self.drop = drop
+        self.pause = pause
+
+
 class FakeAPI:
     """A scripted OpenAI-like HTTP server.
 
     ``on(method, path, *answers)`` queues answers for a path; the last one
     repeats.  An answer is ``reply(...)`` or a callable taking the Recorded
-    request and returning ``reply(...)``."""
+    request and returning ``reply(...)``; a reply's body may be an ``SSE``.
+    With ``keep_alive`` connections stay open between requests;
+    ``connections`` counts the connections accepted."""
 
-    def __init__(self, tls_context=None):
+    def __init__(self, tls_context=None, keep_alive=False):
         self.requests = []
         self.routes = {}
         self.fallback = None  # an answer for every path without a route
         self.lock = threading.Lock()
+        self.connections = 0
+        self.keep_alive = keep_alive
         api = self
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+
+            def setup(self):
+                super().setup()
+                with api.lock:
+                    api.connections += 1
 
             def log_message(self, *args):
                 pass
@@ -85,21 +106,12 @@ class FakeAPI:
                                body)
                 with api.lock:
                     api.requests.append(rec)
-                    answers = api.routes.get((self.command, self.path.split("?")[0]))
-                    if not answers and api.fallback is not None:
-                        answer = api.fallback
-                    elif not answers:
-                        answer = reply(404, {"error": {
-                            "message": "no route for %s %s" % (self.command, self.path),
-                            "type": "invalid_request_error", "param": None,
-                            "code": None}})
-                    elif len(answers) > 1:
-                        answer = answers.pop(0)
-                    else:
-                        answer = answers[0]
+                    answer = api.answer_for(self.command, self.path)
                 if callable(answer):
                     answer = answer(rec)
                 status, payload, headers = answer
+                if isinstance(payload, SSE):
+                    return self.stream(status, payload, headers)
                 if isinstance(payload, (dict, list)):
                     data = json.dumps(payload).encode()
                     headers = dict({"Content-Type": "application/json"}, **headers)
@@ -111,10 +123,37 @@ class FakeAPI:
                 for name, value in headers.items():
                     self.send_header(name, value)
                 self.send_header("Content-Length", str(len(data)))
-                self.send_header("Connection", "close")
+                if not api.keep_alive:
+                    self.send_header("Connection", "close")
+                    self.close_connection = True
                 self.end_headers()
                 self.wfile.write(data)
-                self.close_connection = True
+
+            def stream(self, status, sse, headers):
+                self.send_response(status)
+                headers = dict({"Content-Type": "text/event-stream"}, **headers)
+                for name, value in headers.items():
+                    self.send_header(name, value)
+                if sse.chunked:
+                    self.send_header("Transfer-Encoding", "chunked")
+                else:
+                    self.send_header("Connection", "close")
+                    self.close_connection = True
+                self.end_headers()
+                self.wfile.flush()
+                for chunk in sse.chunks:
+                    if sse.pause:
+                        time.sleep(sse.pause)
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(chunk), chunk)
+                                     if sse.chunked else chunk)
+                    self.wfile.flush()
+                if sse.drop:
+                    reset(self.connection)
+                    self.close_connection = True
+                elif sse.chunked:
+                    self.wfile.write(b"0\r\n\r\n")
+                    if not api.keep_alive:
+                        self.close_connection = True
 
             do_GET = do_POST = do_DELETE = handle_any
 
@@ -130,6 +169,18 @@ class FakeAPI:
         self.thread = threading.Thread(target=self.httpd.serve_forever, args=(0.05,),
                                        daemon=True)
         self.thread.start()
+
+    def answer_for(self, method, path):
+        answers = self.routes.get((method, path.split("?")[0]))
+        if not answers and self.fallback is not None:
+            return self.fallback
+        if not answers:
+            return reply(404, {"error": {
+                "message": "no route for %s %s" % (method, path),
+                "type": "invalid_request_error", "param": None, "code": None}})
+        if len(answers) > 1:
+            return answers.pop(0)
+        return answers[0]
 
     def on(self, method, path, *answers):
         with self.lock:
@@ -192,6 +243,20 @@ def reset(conn):
     conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
                     b"\x01\x00\x00\x00\x00\x00\x00\x00")
     conn.close()
+
+
+@pytest.fixture
+def raw_server():
+    """Start RawServers that are closed after the test: ``raw_server(behaviour)``."""
+    servers = []
+
+    def start(behaviour):
+        server = RawServer(behaviour)
+        servers.append(server)
+        return server
+    yield start
+    for server in servers:
+        server.close()
 
 
 @pytest.fixture(autouse=True)
@@ -2198,6 +2263,401 @@ def test_openai_log_debug_logs_requests_without_the_key(api):
     assert done.returncode == 0
     assert "retrying GET /responses/r1" in done.stderr
     assert "GET /responses/r1 -> HTTP 200" in done.stderr
+
+
+###############################################################################
+# Streaming: SSE framing, the primitive, resume and fallback
+###############################################################################
+
+def sse_event(event, name=True, eol="\n"):
+    """One event as a server frames it."""
+    lines = (["event: " + event["type"]] if name else []) + ["data: " + json.dumps(event)]
+    return eol.join(lines) + eol + eol
+
+
+def job_events(rid="resp_s", searches=("fusion news", "ITER schedule"),
+               pages=("https://example.org/fusion",), text="The answer, in full."):
+    """The events of a whole deep-research job, numbered from 0, and its final body."""
+    events = []
+
+    def add(kind, **fields):
+        events.append(dict(type=kind, sequence_number=len(events), **fields))
+    add("response.created", response=body("queued", rid=rid))
+    add("response.in_progress", response=body("in_progress", rid=rid))
+    for query in searches:
+        add("response.output_item.added", output_index=len(events),
+            item={"type": "web_search_call", "id": "ws_%d" % len(events), "status": "in_progress"})
+        add("response.output_item.done", output_index=len(events),
+            item={"type": "web_search_call", "id": "ws_%d" % len(events), "status": "completed",
+                  "action": {"type": "search", "query": query}})
+    for url in pages:
+        add("response.output_item.done", output_index=len(events),
+            item={"type": "web_search_call", "id": "ws_%d" % len(events), "status": "completed",
+                  "action": {"type": "open_page", "url": url}})
+    add("response.reasoning_summary_text.done", item_id="rs_1", output_index=0,
+        summary_index=0, text="**Planning the search**\nthen more")
+    for start in range(0, len(text), 7):
+        add("response.output_text.delta", item_id="msg_1", output_index=0, content_index=0,
+            delta=text[start:start + 7])
+    final = body("completed", rid=rid, output=[message(text)])
+    add("response.completed", response=final)
+    return events, final
+
+
+class StreamJob:
+    """A background job served as a stream: each stream request (the create's,
+    then each resume) follows the next plan, then the last one repeats:
+      ("full",)       every event after starting_after, then the end
+      ("drop", k)     k events after starting_after, then a reset
+      ("close", k)    k events, then a clean close (close-delimited)
+      ("repeat", k)   k already-seen events first, then all the rest
+      ("repeat", k, n) k already-seen events, n new ones, then a reset
+      ("refuse", s)   HTTP s with a JSON error
+      ("json",)       the current Response as plain JSON
+    Polls (GET without stream=true) answer ``poll_body``."""
+
+    def __init__(self, api, plans, rid="resp_s", **kwargs):
+        self.events, self.final = job_events(rid, **kwargs)
+        self.plans = list(plans)
+        self.rid = rid
+        self.poll_body = body("in_progress", rid=rid)
+        self.stream_requests = []
+        api.on("POST", "/v1/responses", self.answer)
+        api.on("GET", "/v1/responses/" + rid, self.answer)
+
+    def answer(self, rec):
+        if rec.method == "GET" and "stream=true" not in rec.path:
+            return reply(200, self.poll_body)
+        if rec.method == "POST" and not rec.json().get("stream"):
+            return reply(200, body("queued", rid=self.rid))
+        self.stream_requests.append(rec.path)
+        after = -1
+        if "starting_after=" in rec.path:
+            after = int(rec.path.split("starting_after=")[1].split("&")[0])
+        plan = self.plans.pop(0) if len(self.plans) > 1 else self.plans[0]
+        rest = [e for e in self.events if e["sequence_number"] > after]
+        kind = plan[0]
+        if kind == "refuse":
+            return reply(plan[1], {"error": {
+                "message": "This response can no longer be streamed because it is more "
+                           "than 5 minutes old.", "type": "invalid_request_error"}})
+        if kind == "json":
+            return reply(200, self.poll_body)
+        drop = kind == "drop" or len(plan) == 3
+        if kind in ("drop", "close"):
+            rest = rest[:plan[1]]
+        if kind == "repeat":
+            seen = [e for e in self.events if e["sequence_number"] <= after][-plan[1]:]
+            rest = seen + (rest[:plan[2]] if drop else rest)
+        return reply(200, SSE([sse_event(e) for e in rest], chunked=kind != "close",
+                              drop=drop))
+
+
+def test_sse_parser_framing_cases():
+    parse = openai_bg._SSEParser(10 ** 6)
+    stream = (b": keep-alive comment\r\n"
+              b"event: response.created\r\nid: 7\r\nretry: 1000\r\n"
+              b"data: {\"a\":\r\ndata:  1}\r\n\r\n"            # CRLF, multi-line data
+              b"data: two\rdata: lines\r\r"                      # CR only
+              b"data: [DONE]\n\n")
+    assert parse.feed(stream) + parse.end() == ['{"a":\n 1}', "two\nlines", "[DONE]"]
+
+
+def test_sse_parser_survives_every_split_point():
+    event = {"type": "response.output_text.delta", "sequence_number": 3,
+             "delta": "h\u00e9\u20ac\U0001f600"}
+    data = ("event: x\r\ndata: %s\r\n\r\n" % json.dumps(event, ensure_ascii=False)).encode()
+    for cut in range(1, len(data)):  # splitting UTF-8 characters and CRLF pairs
+        parse = openai_bg._SSEParser(10 ** 6)
+        found = parse.feed(data[:cut]) + parse.feed(data[cut:]) + parse.end()
+        assert [json.loads(d) for d in found] == [event], cut
+
+
+def test_sse_parser_drops_an_unfinished_last_event_and_keeps_a_cr_ended_one():
+    parse = openai_bg._SSEParser(10 ** 6)
+    assert parse.feed(b"data: 1\n\ndata: 2\n") + parse.end() == ["1"]
+    parse = openai_bg._SSEParser(10 ** 6)
+    assert parse.feed(b"data: 1\r\r") + parse.end() == ["1"]
+
+
+def test_sse_parser_bounds_each_event():
+    parse = openai_bg._SSEParser(100)
+    assert parse.feed(b"data: " + b"x" * 60 + b"\n\n") == ["x" * 60]  # per event, not per stream
+    assert parse.feed(b"data: " + b"x" * 60 + b"\n\n") == ["x" * 60]
+    with pytest.raises(openai_bg.ResponseTooLargeError):
+        parse.feed(b"data: " + b"x" * 200)
+
+
+def sdk_events(data):
+    """The official SDK's parse of the same bytes, where the SDK is installed."""
+    streaming = pytest.importorskip("openai._streaming",
+                                    reason="the official SDK needs Python 3.10+")
+    found = []
+    for sse in streaming.SSEDecoder().iter_bytes(iter([data])):
+        if sse.data.startswith("[DONE]"):
+            break
+        found.append(json.loads(sse.data))
+    return found
+
+
+def test_stream_events_match_the_sdk_parse(api, client):
+    events, _ = job_events()
+    data = "".join(sse_event(e, eol=eol) for e, eol in zip(events, ["\n", "\r\n", "\r"] * 20))
+    data = ": ping\n\n" + data + "data: [DONE]\n\n"
+    api.on("GET", "/v1/responses/resp_s", reply(200, SSE([data])))
+    with client.stream_response("resp_s") as stream:
+        got = list(stream)
+    assert got == events
+    if sys.version_info >= (3, 10):
+        assert got == sdk_events(data.encode())
+
+
+def test_stream_response_primitive(api, client):
+    events, final = job_events()
+    api.on("GET", "/v1/responses/resp_s", reply(200, SSE([sse_event(e) for e in events])))
+    stream = client.stream_response("resp_s", starting_after=4)
+    assert list(stream) == events
+    rec = api.requests[0]
+    assert rec.path == "/v1/responses/resp_s?stream=true&starting_after=4"
+    assert rec.headers["accept"] == "text/event-stream"
+    assert stream.response_id == "resp_s"
+    assert stream.last_sequence_number == events[-1]["sequence_number"]
+    assert stream.response == openai_bg._response_from_json(copy.deepcopy(final))
+    assert stream.response.text == "The answer, in full."
+
+
+@pytest.mark.parametrize("chunked", [True, False])
+def test_stream_ends_after_the_terminal_event_done_or_close(api, client, chunked):
+    events, _ = job_events()
+    tail = ["data: [DONE]\n\n", sse_event(dict(events[0], sequence_number=99))]
+    api.on("GET", "/v1/responses/a", reply(200, SSE([sse_event(e) for e in events] + tail,
+                                                     chunked=chunked)))
+    assert len(list(client.stream_response("a"))) == len(events)  # stops at completed
+    api.on("GET", "/v1/responses/b", reply(200, SSE([sse_event(events[0]), "data: [DONE]\n\n",
+                                                     sse_event(events[1])], chunked=chunked)))
+    stream = client.stream_response("b")
+    assert list(stream) == [events[0]] and stream.response is None
+    api.on("GET", "/v1/responses/c", reply(200, SSE([sse_event(events[0])], chunked=chunked)))
+    stream = client.stream_response("c")  # a cancelled job's stream just ends
+    assert list(stream) == [events[0]] and stream.response is None
+
+
+def test_stream_skips_non_object_data_with_a_warning(api, client, caplog):
+    events, _ = job_events()
+    api.on("GET", "/v1/responses/resp_s", reply(200, SSE(
+        ["data: not json\n\n", "data: [1, 2]\n\n", sse_event(events[0]), sse_event(events[-1])])))
+    with caplog.at_level(logging.WARNING, logger="openai_bg"):
+        got = list(client.stream_response("resp_s"))
+    assert got == [events[0], events[-1]]
+    assert caplog.text.count("not a JSON object") == 2
+
+
+def test_stream_error_events_nested_and_flat(api, client):
+    nested = {"type": "error", "sequence_number": 2,
+              "error": {"type": "server_error", "code": "oops", "message": "it broke",
+                        "param": None}}
+    flat = {"type": "error", "sequence_number": 3, "code": "flat", "message": "flat one",
+            "param": None}
+    api.on("GET", "/v1/responses/r", reply(200, SSE([sse_event(nested)])))
+    stream = client.stream_response("r")
+    assert list(stream) == [nested] and stream.error["code"] == "oops"
+    api.on("GET", "/v1/responses/r", reply(200, SSE([sse_event(flat)])))
+    stream = client.stream_response("r")
+    assert list(stream) == [flat] and stream.error["message"] == "flat one"
+
+
+def test_broken_stream_raises_connection_error(api, client):
+    events, _ = job_events()
+    api.on("GET", "/v1/responses/resp_s", reply(200, SSE([sse_event(e) for e in events[:3]],
+                                                         drop=True)))
+    stream = client.stream_response("resp_s")
+    got = []
+    with pytest.raises(APIConnectionError):
+        for event in stream:
+            got.append(event)
+    assert got == events[:3] and stream.last_sequence_number == 2
+
+
+def test_silent_stream_raises_timeout_and_timeout_is_per_silence(api):
+    events, _ = job_events()
+    c = Client(api_key=KEY, base_url=api.url + "/v1", timeout=0.5)
+    # Each gap (0.3 s) is under the timeout, the whole stream (> 2 s) is not.
+    api.on("GET", "/v1/responses/slow", reply(200, SSE([sse_event(e) for e in events], pause=0.3)))
+    assert len(list(c.stream_response("slow"))) == len(events)
+    api.on("GET", "/v1/responses/quiet", reply(200, SSE([sse_event(events[0]), ": tick\n\n"],
+                                                        pause=1.0)))
+    with pytest.raises(APITimeoutError):
+        list(c.stream_response("quiet"))
+
+
+def test_trickled_stream_one_byte_at_a_time(raw_server):
+    events, _ = job_events(searches=("caf\u00e9 \u20ac",), pages=())
+    data = "".join(sse_event(e, eol=eol) for e, eol in zip(events, ["\r\n", "\r", "\n"] * 20))
+    payload = data.encode()
+
+    def trickle_stream(conn):
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                     b"Connection: close\r\n\r\n")
+        for i in range(len(payload)):
+            conn.sendall(payload[i:i + 1])
+    server = raw_server(trickle_stream)
+    c = Client(api_key=KEY, base_url=server.url)
+    assert list(c.stream_response("resp_s")) == events
+
+
+def test_stream_answered_with_json_by_a_gateway(api, client):
+    api.on("GET", "/v1/responses/r1", reply(200, body("completed", rid="r1",
+                                                      output=[message("hi")])))
+    stream = client.stream_response("r1")
+    assert list(stream) == []
+    assert stream.response.text == "hi" and stream.response_id == "r1"
+    api.on("POST", "/v1/responses", reply(200, body("queued", rid="r2")))
+    stream = client.create_response_stream(model="m", input="q")
+    assert list(stream) == []
+    assert stream.response_id == "r2" and stream.response.status == "queued"
+
+
+def test_create_response_stream_sends_the_flags_and_knows_the_id(api, client):
+    job = StreamJob(api, [("full",)])
+    stream = client.create_response_stream(model="m", input="q", tools=[{"type": "x"}])
+    assert stream.response_id == "resp_s"  # known before iterating
+    assert list(stream) == job.events
+    sent = api.requests[0].json()
+    assert sent["stream"] is True and sent["background"] is True and sent["store"] is True
+    assert sent["tools"] == [{"type": "x"}]
+
+
+@pytest.mark.parametrize("kwargs", [{"background": False}, {"stream": False}, {"store": False}])
+def test_create_response_stream_refuses_contrary_flags(api, client, kwargs):
+    with pytest.raises(ValueError):
+        client.create_response_stream(model="m", input="q", **kwargs)
+    assert api.requests == []
+
+
+def test_create_response_refuses_stream_and_points_to_the_stream_call(api, client):
+    with pytest.raises(ValueError, match="create_response_stream"):
+        client.create_response(model="m", input="q", stream=True)
+    assert api.requests == []
+
+
+def test_create_stream_broken_before_the_id_may_have_created(api, client):
+    api.on("POST", "/v1/responses", reply(200, SSE([": only a comment\n\n"], drop=True)))
+    with pytest.raises(APIConnectionError) as info:
+        client.create_response_stream(model="m", input="q")
+    assert info.value.may_have_been_created is True
+    assert len(api.paths("POST")) == 1  # never resent
+
+
+def test_create_stream_is_retried_only_where_safe(api, client):
+    job = StreamJob(api, [("full",)])
+    api.on("POST", "/v1/responses", reply(429, {"error": {"message": "slow down"}}), job.answer)
+    assert client.create_response_stream(model="m", input="q").response_id == "resp_s"
+    api.on("POST", "/v1/responses", reply(500, {"error": {"message": "boom"}}))
+    with pytest.raises(openai_bg.InternalServerError) as info:
+        client.create_response_stream(model="m", input="q")
+    assert info.value.may_have_been_created is True
+    assert len(api.paths("POST")) == 3
+
+
+def test_streamed_create_and_wait_survives_drops_and_a_refused_resume(api, client, clock):
+    # Three drops (one resume repeating old events), then the resume window
+    # has passed (400): the wait polls until the job ends.
+    job = StreamJob(api, [("drop", 3), ("repeat", 2, 4), ("drop", 3), ("refuse", 400)])
+    delivered, updates = [], []
+
+    def on_update(response):
+        updates.append(response.status)
+        if len(job.stream_requests) == 4:  # the job finishes while we poll
+            job.poll_body = job.final
+    result = client.create_and_wait(model="m", input="q", stream=True,
+                                    on_event=delivered.append, on_update=on_update)
+    assert delivered == job.events[:10]  # each once, in order, across the drops
+    assert job.stream_requests == [
+        "/v1/responses", "/v1/responses/resp_s?stream=true&starting_after=2",
+        "/v1/responses/resp_s?stream=true&starting_after=6",
+        "/v1/responses/resp_s?stream=true&starting_after=9"]
+    assert updates[:2] == ["queued", "in_progress"] and updates[-1] == "completed"
+    assert result == client.poll_response("resp_s")
+    assert result.text == "The answer, in full."
+
+
+def test_streamed_wait_delivers_every_event_once_and_returns_the_terminal_response(api, client,
+                                                                                  clock):
+    job = StreamJob(api, [("drop", 5), ("repeat", 3), ("drop", 2), ("full",)])
+    delivered = []
+    result = client.wait_response("resp_s", stream=True, on_event=delivered.append)
+    assert delivered == job.events
+    assert result == openai_bg._response_from_json(copy.deepcopy(job.final))
+    assert api.paths("GET")[-1].startswith("/v1/responses/resp_s?stream=true")  # no extra poll
+
+
+@pytest.mark.parametrize("status", [400, 404, 405, 415, 501])
+def test_refused_stream_falls_back_to_polling(api, client, clock, status):
+    job = StreamJob(api, [("refuse", status)])
+    job.poll_body = job.final
+    result = client.wait_response("resp_s", stream=True)
+    assert result.text == "The answer, in full."
+    assert len(job.stream_requests) == 1
+
+
+def test_stream_answered_with_json_falls_back_to_polling(api, client, clock):
+    job = StreamJob(api, [("json",)])
+    polls = []
+
+    def on_update(response):
+        polls.append(response.status)
+        if len(polls) == 2:
+            job.poll_body = job.final
+    result = client.wait_response("resp_s", stream=True, on_update=on_update)
+    assert result.status == "completed" and len(job.stream_requests) == 1
+
+
+def test_stream_that_ends_without_terminal_event_is_polled(api, client, clock):
+    StreamJob(api, [("close", 4), ("full",)])
+    result = client.wait_response("resp_s", stream=True)  # poll: still in progress: resume
+    assert result.status == "completed"
+    assert [p.split("?")[1] if "?" in p else "" for p in api.paths("GET")] == [
+        "stream=true", "", "stream=true&starting_after=3"]
+    cancelled = StreamJob(api, [("close", 2)], rid="resp_c")
+    cancelled.poll_body = body("cancelled", rid="resp_c")
+    assert client.wait_response("resp_c", stream=True).status == "cancelled"
+
+
+def test_streamed_wait_times_out_and_cancels(api, client, clock):
+    job = StreamJob(api, [("close", 1)])
+    api.on("POST", "/v1/responses/resp_s/cancel", reply(200, body("cancelled", rid="resp_s")))
+    original_poll = job.answer
+
+    def slow(rec):
+        clock.now += 10
+        return original_poll(rec)
+    api.on("GET", "/v1/responses/resp_s", slow)
+    with pytest.raises(openai_bg.WaitTimeoutError) as info:
+        client.wait_response("resp_s", stream=True, timeout=25, cancel_on_timeout=True)
+    assert info.value.cancelled is True and info.value.status == "in_progress"
+    assert api.paths("POST") == ["/v1/responses/resp_s/cancel"]
+
+
+def test_streamed_create_and_wait_cancels_on_interrupt(api, client, clock):
+    StreamJob(api, [("drop", 3)])
+    api.on("POST", "/v1/responses/resp_s/cancel", reply(200, body("cancelled", rid="resp_s")))
+
+    def on_event(event):
+        if event["sequence_number"] == 1:
+            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt) as info:
+        client.create_and_wait(model="m", input="q", stream=True, on_event=on_event)
+    assert info.value.response_id == "resp_s" and info.value.cancelled is True
+    assert api.paths("POST") == ["/v1/responses", "/v1/responses/resp_s/cancel"]
+
+
+def test_without_stream_no_request_asks_for_one(api, client, clock):
+    job = StreamJob(api, [("full",)])
+    job.poll_body = job.final
+    client.create_and_wait(model="m", input="q")
+    client.wait_response("resp_s")
+    assert job.stream_requests == []
+    assert "stream" not in api.requests[0].json()
 
 
 ###############################################################################
