@@ -2590,7 +2590,9 @@ class _Transport:
         self._sessions: Dict[Tuple[object, ...], Any] = {}
         self._routes: Dict[str, _Route] = {}
         self._pid = os.getpid()
-        self.opened = 0  # connections opened, for tests and the benchmark
+        # Connections opened, and TLS sessions resumed: for tests and the
+        # benchmark.
+        self.opened = self.resumed = 0
 
     def __del__(self) -> None:
         self.close()
@@ -2663,15 +2665,15 @@ class _Transport:
                  ) -> None:
         """A whole answer was read: keep the connection, unless the server
         said it closes it."""
-        if response.will_close or not response.isclosed():
-            conn.close()
-            return
         tls: Any = conn.sock
         if not conn.session_saved and hasattr(tls, "session"):
             # Under TLS 1.3 the ticket comes after the handshake: read it
             # once, after the first answer, to resume the next connection.
             self._sessions[conn.route.key] = tls.session
             conn.session_saved = True
+        if response.will_close or not response.isclosed():
+            conn.close()
+            return
         conn.idle_since = time.monotonic()
         with self._lock:
             if self._pid != os.getpid():
@@ -2727,6 +2729,7 @@ class _Transport:
                 sock = self._tls_context().wrap_socket(
                     sock, server_hostname=route.endpoint.host,
                     session=self._sessions.get(route.key))
+                self.resumed += bool(sock.session_reused)
         except BaseException:
             sock.close()
             raise

@@ -57,6 +57,9 @@ def reply(status=200, body=None, headers=None):
     return (status, body, headers or {})
 
 
+RESET = object()  # a reply body: reset the connection instead of answering
+
+
 class SSE:
     """A scripted event-stream answer: byte chunks written as they are given
     (``pause`` seconds apart), chunked or close-delimited; with ``drop`` the
@@ -110,6 +113,9 @@ class FakeAPI:
                 if callable(answer):
                     answer = answer(rec)
                 status, payload, headers = answer
+                if payload is RESET:
+                    self.close_connection = True
+                    return reset(self.connection)
                 if isinstance(payload, SSE):
                     return self.stream(status, payload, headers)
                 if isinstance(payload, (dict, list)):
@@ -1644,8 +1650,9 @@ def test_http_proxy_and_no_proxy(api, monkeypatch):
 class TunnelProxy:
     """An HTTPS proxy: answers CONNECT and relays bytes, recording targets."""
 
-    def __init__(self):
+    def __init__(self, refuse=None):
         self.connects = []
+        self.connect_headers = []
         self.seen = bytearray()
         proxy = self
 
@@ -1656,6 +1663,12 @@ class TunnelProxy:
             def do_CONNECT(self):
                 host, port = self.path.rsplit(":", 1)
                 proxy.connects.append(self.path)
+                proxy.connect_headers.append({k.lower(): v for k, v in self.headers.items()})
+                if refuse:
+                    self.send_response(refuse)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 upstream = socket.create_connection((host, int(port)))
                 self.send_response(200, "Connection established")
                 self.end_headers()
@@ -2658,6 +2671,277 @@ def test_without_stream_no_request_asks_for_one(api, client, clock):
     client.wait_response("resp_s")
     assert job.stream_requests == []
     assert "stream" not in api.requests[0].json()
+
+
+###############################################################################
+# Keep-alive connections, TLS sessions, lifetime
+###############################################################################
+
+@pytest.fixture
+def kept_api():
+    server = FakeAPI(keep_alive=True)
+    server.on("GET", "/v1/responses/r1", reply(200, body("in_progress", rid="r1")))
+    yield server
+    server.close()
+
+
+def kept_client(server, **kwargs):
+    c = Client(api_key=KEY, base_url=server.url + "/v1", **kwargs)
+    c._sleep = Sleeps()
+    return c
+
+
+OK_ANSWER = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+             % (len(json.dumps(body(rid="r1"))), json.dumps(body(rid="r1")).encode()))
+
+
+def read_request(conn):
+    """Read one request head (and its Content-Length body); b"" at EOF."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(65536)
+        if not chunk:
+            return b""
+        data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            length = int(line.split(b":")[1])
+            while len(rest) < length:
+                rest += conn.recv(65536)
+    return head
+
+
+def test_polls_reuse_one_connection(kept_api):
+    c = kept_client(kept_api)
+    for _ in range(5):
+        assert c.poll_response("r1").status == "in_progress"
+    assert kept_api.connections == 1 and len(kept_api.requests) == 5
+    assert c._transport.opened == 1
+
+
+def test_connection_close_answers_are_not_reused(api):
+    c = kept_client(api)  # api answers "Connection: close"
+    api.on("GET", "/v1/responses/r1", reply(200, body(rid="r1")))
+    for _ in range(3):
+        c.poll_response("r1")
+    assert api.connections == 3 and c._sleep == []
+
+
+def test_server_that_closes_idle_connections(raw_server):
+    def answer_then_close_when_idle(conn):
+        conn.sendall(OK_ANSWER)
+        time.sleep(0.1)  # idle: the server drops the connection
+    server = raw_server(answer_then_close_when_idle)
+    c = kept_client(server)
+    c.poll_response("r1")
+    time.sleep(0.3)
+    assert c.poll_response("r1").status == "completed"  # a stale connection is dropped
+    assert server.connections == 2 and c._sleep == []  # no error, no retry spent
+
+
+def test_server_that_closes_as_the_request_goes_out(raw_server):
+    def answer_once_then_close_on_the_next_request(conn):
+        conn.sendall(OK_ANSWER)
+        read_request(conn)  # the next request arrives: close without answering
+    server = raw_server(answer_once_then_close_on_the_next_request)
+    c = kept_client(server)
+    for _ in range(3):
+        assert c.poll_response("r1").status == "completed"
+    assert c._sleep == []  # each reconnect was immediate, no retry spent
+    assert server.connections == 3
+
+
+def test_create_goes_out_on_its_own_connection(kept_api):
+    kept_api.on("POST", "/v1/responses", reply(200, body("queued", rid="r1")))
+    c = kept_client(kept_api)
+    c.poll_response("r1")
+    c.create_response(model="m", input="q")
+    c.poll_response("r1")
+    assert kept_api.connections == 2  # the create's connection is reused afterwards
+
+
+def test_create_lost_in_flight_on_a_kept_alive_client_is_never_resent(kept_api):
+    kept_api.on("POST", "/v1/responses", reply(200, RESET))
+    c = kept_client(kept_api)
+    c.poll_response("r1")
+    with pytest.raises(APIConnectionError) as info:
+        c.create_response(model="m", input="q")
+    assert info.value.may_have_been_created is True
+    assert kept_api.paths("POST") == ["/v1/responses"] and c._sleep == []
+
+
+def test_reused_connection_gets_the_new_attempts_deadline(raw_server):
+    def fast_then_slow(conn):
+        conn.sendall(OK_ANSWER)
+        read_request(conn)
+        time.sleep(3)  # the second answer would come far past the timeout
+        conn.sendall(OK_ANSWER)
+    server = raw_server(fast_then_slow)
+    c = kept_client(server, timeout=0.5, max_retries=0)
+    c.poll_response("r1")
+    with pytest.raises(APITimeoutError):
+        c.poll_response("r1")
+    assert server.connections == 1
+
+
+def test_oversized_and_half_read_answers_are_never_reused(kept_api):
+    kept_api.on("GET", "/v1/responses/big", reply(200, {"pad": "x" * 5000, "status": "queued"}))
+    c = kept_client(kept_api, max_response_bytes=1000)
+    with pytest.raises(openai_bg.ResponseTooLargeError):
+        c.poll_response("big")
+    c.poll_response("r1")
+    assert kept_api.connections == 2
+    events, _ = job_events()
+    kept_api.on("GET", "/v1/responses/s", reply(200, SSE([sse_event(e) for e in events])))
+    stream = c.stream_response("s")
+    next(stream)
+    stream.close()  # half-read: closed, not pooled
+    c.poll_response("r1")
+    assert kept_api.connections == 3  # the stream took the pooled one, then closed it
+
+
+def test_fully_read_stream_connection_is_reused(kept_api):
+    events, _ = job_events()  # a cancelled job's stream: it ends without a terminal event
+    kept_api.on("GET", "/v1/responses/s", reply(200, SSE([sse_event(e) for e in events[:4]])))
+    c = kept_client(kept_api)
+    assert len(list(c.stream_response("s"))) == 4
+    c.poll_response("r1")
+    assert kept_api.connections == 1
+
+
+def test_close_and_context_manager(kept_api):
+    with kept_client(kept_api) as c:
+        c.poll_response("r1")
+        assert sum(len(v) for v in c._transport._idle.values()) == 1
+    assert c._transport._idle == {}
+    c.poll_response("r1")  # still usable: a new connection
+    assert kept_api.connections == 2
+    c.close()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+def test_forked_child_does_not_reuse_the_parents_connection(kept_api):
+    c = kept_client(kept_api)
+    c.poll_response("r1")
+    pid = os.fork()
+    if pid == 0:  # the child
+        try:
+            ok = c.poll_response("r1").status == "in_progress"
+        except BaseException:
+            ok = False
+        os._exit(0 if ok else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.WEXITSTATUS(status) == 0
+    c.poll_response("r1")  # the parent's connection still works
+    assert kept_api.connections == 2 and len(kept_api.requests) == 3
+
+
+def test_many_threads_share_a_bounded_pool(kept_api):
+    def answer(rec):
+        rid = rec.path.rsplit("/", 1)[1]
+        return reply(200, body(rid=rid, output=[message("text of " + rid)]))
+    kept_api.fallback = answer
+    c = kept_client(kept_api)
+    failures = []
+
+    def worker(n):
+        try:
+            for i in range(20):
+                rid = "resp_%d_%d" % (n, i)
+                r = c.poll_response(rid)
+                if r.response_id != rid or r.text != "text of " + rid:
+                    failures.append(rid)
+        except Exception as exc:  # pragma: no cover - reported below
+            failures.append(repr(exc))
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(32)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert failures == []
+    assert len(kept_api.requests) == 640
+    assert kept_api.connections <= 32 + 2
+
+
+def test_no_resource_warnings_and_quiet_exit(kept_api):
+    script = ("import gc, openai_bg\n"
+              "c = openai_bg.Client(api_key='k', base_url=%r)\n"
+              "c.poll_response('r1')\n"
+              "del c\n"
+              "gc.collect()\n"
+              "openai_bg.poll_response('r1')\n"  # the default client, closed at exit
+              "print('ok')\n" % (kept_api.url + "/v1"))
+    env = dict(os.environ, OPENAI_API_KEY="k", OPENAI_BASE_URL=kept_api.url + "/v1")
+    done = subprocess.run([sys.executable, "-W", "error::ResourceWarning", "-c", script],
+                          cwd=HERE, env=env, capture_output=True, text=True, timeout=60)
+    assert done.stdout == "ok\n"
+    assert done.stderr == ""
+
+
+def tls_server(tls_files, keep_alive):
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(tls_files["leaf.pem"], tls_files["leaf.key"])
+    server = FakeAPI(tls_context=context, keep_alive=keep_alive)
+    server.on("GET", "/v1/responses/r1", reply(200, body(rid="r1")))
+    return server
+
+
+def test_tls_sessions_are_resumed_on_new_connections(tls_files):
+    server = tls_server(tls_files, keep_alive=False)  # every answer closes
+    try:
+        context = ssl.create_default_context(cafile=tls_files["ca.pem"])
+        c = Client(api_key=KEY, base_url=server.url + "/v1", ssl_context=context)
+        for _ in range(3):
+            c.poll_response("r1")
+        assert server.connections == 3
+        assert c._transport.opened == 3 and c._transport.resumed == 2
+    finally:
+        server.close()
+
+
+def test_proxy_tunnel_is_reused_and_only_the_connect_carries_proxy_credentials(
+        tls_files, monkeypatch):
+    server = tls_server(tls_files, keep_alive=True)
+    proxy = TunnelProxy()
+    try:
+        host_port = proxy.url.split("//")[1]
+        monkeypatch.setenv("HTTPS_PROXY", "http://user:pr0xy-pa55@%s" % host_port)
+        monkeypatch.setenv("https_proxy", "http://user:pr0xy-pa55@%s" % host_port)
+        context = ssl.create_default_context(cafile=tls_files["ca.pem"])
+        c = Client(api_key=KEY, base_url=server.url + "/v1", ssl_context=context)
+        for _ in range(3):
+            c.poll_response("r1")
+        assert proxy.connects == ["127.0.0.1:%d" % server.port]
+        assert proxy.connect_headers[0]["proxy-authorization"].startswith("Basic ")
+        assert all("proxy-authorization" not in r.headers for r in server.requests)
+        assert server.connections == 1
+    finally:
+        proxy.close()
+        server.close()
+
+
+@pytest.mark.parametrize("max_retries", [0, 2])
+def test_proxy_refusing_connect_is_a_retryable_connection_error_for_creates(
+        tls_files, monkeypatch, max_retries):
+    server = tls_server(tls_files, keep_alive=True)
+    proxy = TunnelProxy(refuse=502)
+    try:
+        monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+        monkeypatch.setenv("https_proxy", proxy.url)
+        context = ssl.create_default_context(cafile=tls_files["ca.pem"])
+        c = Client(api_key=KEY, base_url=server.url + "/v1", ssl_context=context,
+                   max_retries=max_retries)
+        c._sleep = Sleeps()
+        with pytest.raises(APIConnectionError) as info:
+            c.create_response(model="m", input="q")
+        assert info.value.may_have_been_created is False
+        assert "502" in str(info.value)
+        assert len(proxy.connects) == max_retries + 1  # retried like a refused connection
+        assert server.requests == []
+    finally:
+        proxy.close()
+        server.close()
 
 
 ###############################################################################
