@@ -2945,6 +2945,270 @@ def test_proxy_refusing_connect_is_a_retryable_connection_error_for_creates(
 
 
 ###############################################################################
+# Webhooks: verification, and the listen command
+###############################################################################
+
+WEBHOOK_KEY = b"test-webhook-key-0123456789abcdef"
+WEBHOOK_SECRET = "whsec_" + __import__("base64").b64encode(WEBHOOK_KEY).decode()
+
+
+def signed(payload, secret_key=WEBHOOK_KEY, webhook_id="wh_1", timestamp=None,
+           signature=None):
+    """Headers a Standard Webhooks sender puts on ``payload`` (bytes)."""
+    import base64
+    import hashlib
+    import hmac
+    timestamp = str(int(time.time())) if timestamp is None else str(timestamp)
+    digest = hmac.new(secret_key, b"%s.%s.%s" % (webhook_id.encode(), timestamp.encode(),
+                                                 payload), hashlib.sha256).digest()
+    sig = "v1," + base64.b64encode(digest).decode()
+    return {"webhook-id": webhook_id, "webhook-timestamp": timestamp,
+            "webhook-signature": sig if signature is None else signature.format(sig=sig)}
+
+
+def webhook_event(rid="resp_w", kind="response.completed", event_id="evt_1"):
+    return json.dumps({"id": event_id, "type": kind, "created_at": 1750000000,
+                       "object": "event", "data": {"id": rid}}).encode()
+
+
+def sdk_verdict(payload, headers, secret, tolerance=300):
+    """The official SDK's verdict on the same inputs: None (verified) or the error class name."""
+    openai = pytest.importorskip("openai", reason="the official SDK needs Python 3.10+")
+    sdk = openai.OpenAI(api_key="unused", webhook_secret=secret)
+    try:
+        sdk.webhooks.verify_signature(payload, headers, secret=secret, tolerance=tolerance)
+    except Exception as exc:  # noqa: BLE001 - the verdict is the class
+        return type(exc).__name__
+    return None
+
+
+def our_verdict(payload, headers, secret, tolerance=300):
+    try:
+        openai_bg.verify_webhook(payload, headers, secret, tolerance=tolerance)
+    except openai_bg.InvalidWebhookSignatureError:
+        return "InvalidWebhookSignatureError"
+    return None
+
+
+def webhook_cases():
+    body_ = webhook_event()
+    now = int(time.time())
+    plain = b"plain-secret-without-prefix"
+    return [
+        ("valid", body_, signed(body_), WEBHOOK_SECRET, None),
+        ("several signatures, one good", body_,
+         signed(body_, signature="v1,AAAA {sig} v1,BBBB"), WEBHOOK_SECRET, None),
+        ("unprefixed signature", body_,
+         dict(signed(body_), **{"webhook-signature": signed(body_)["webhook-signature"][3:]}),
+         WEBHOOK_SECRET, None),
+        ("exactly at the tolerance (old)", body_, signed(body_, timestamp=now - 300),
+         WEBHOOK_SECRET, None),
+        ("exactly at the tolerance (new)", body_, signed(body_, timestamp=now + 300),
+         WEBHOOK_SECRET, None),
+        ("one second too old", body_, signed(body_, timestamp=now - 302),
+         WEBHOOK_SECRET, "InvalidWebhookSignatureError"),
+        ("too new", body_, signed(body_, timestamp=now + 302),
+         WEBHOOK_SECRET, "InvalidWebhookSignatureError"),
+        ("non-ASCII body", "{\"t\": \"caf\u00e9 \u20ac\"}".encode(),
+         signed("{\"t\": \"caf\u00e9 \u20ac\"}".encode()), WEBHOOK_SECRET, None),
+        ("secret without the prefix", body_, signed(body_, secret_key=plain),
+         plain.decode(), None),
+        ("wrong secret", body_, signed(body_, secret_key=b"other"), WEBHOOK_SECRET,
+         "InvalidWebhookSignatureError"),
+        ("body changed", body_ + b" ", signed(body_), WEBHOOK_SECRET,
+         "InvalidWebhookSignatureError"),
+        ("timestamp not an integer", body_, signed(body_, timestamp="soon"), WEBHOOK_SECRET,
+         "InvalidWebhookSignatureError"),
+        ("id changed", body_, dict(signed(body_), **{"webhook-id": "wh_2"}), WEBHOOK_SECRET,
+         "InvalidWebhookSignatureError"),
+    ]
+
+
+@pytest.mark.parametrize("name,payload,headers,secret,expected",
+                         webhook_cases(), ids=[c[0] for c in webhook_cases()])
+def test_verify_webhook_cases(name, payload, headers, secret, expected):
+    assert our_verdict(payload, headers, secret) == expected
+    # str payloads (UTF-8), header names in any case, an email.message.Message
+    import email.message
+    message = email.message.Message()
+    for key, value in headers.items():
+        message[key.upper()] = value
+    assert our_verdict(payload.decode("utf-8"), message, secret) == expected
+
+
+@pytest.mark.skipif(sys.version_info < (3, 10), reason="the official SDK needs Python 3.10+")
+@pytest.mark.parametrize("name,payload,headers,secret,expected",
+                         webhook_cases(), ids=[c[0] for c in webhook_cases()])
+def test_verify_webhook_agrees_with_the_official_sdk(name, payload, headers, secret, expected):
+    assert our_verdict(payload, headers, secret) == sdk_verdict(payload, headers, secret)
+
+
+@pytest.mark.parametrize("drop", ["webhook-id", "webhook-timestamp", "webhook-signature"])
+def test_missing_webhook_header_names_it(drop):
+    headers = signed(webhook_event())
+    del headers[drop]
+    with pytest.raises(openai_bg.InvalidWebhookSignatureError, match=drop) as info:
+        openai_bg.verify_webhook(webhook_event(), headers, WEBHOOK_SECRET)
+    assert isinstance(info.value, ValueError) and isinstance(info.value, OpenAIError)
+    assert info.value.reason == "missing-header"
+
+
+@pytest.mark.parametrize("signature", ["v1,", "v1,abc,def", "   "])
+def test_malformed_webhook_signature(signature):
+    headers = dict(signed(webhook_event()), **{"webhook-signature": signature})
+    with pytest.raises(openai_bg.InvalidWebhookSignatureError, match="webhook-signature"):
+        openai_bg.verify_webhook(webhook_event(), headers, WEBHOOK_SECRET)
+
+
+def test_webhook_messages_never_hold_the_secret_or_expected_signature():
+    import base64
+    import hashlib
+    import hmac
+    payload = webhook_event()
+    headers = signed(payload, secret_key=b"attacker")
+    expected = base64.b64encode(hmac.new(WEBHOOK_KEY, b"wh_1.%s.%s" % (
+        headers["webhook-timestamp"].encode(), payload), hashlib.sha256).digest()).decode()
+    with pytest.raises(openai_bg.InvalidWebhookSignatureError) as info:
+        openai_bg.verify_webhook(payload, headers, WEBHOOK_SECRET, tolerance=300)
+    for text in (str(info.value), repr(info.value)):
+        assert WEBHOOK_SECRET not in text and expected not in text
+        assert WEBHOOK_SECRET[6:] not in text
+    assert info.value.reason == "no-match"
+
+
+def test_webhook_secret_configuration(monkeypatch):
+    payload = webhook_event()
+    with pytest.raises(OpenAIError, match="OPENAI_WEBHOOK_SECRET") as info:
+        openai_bg.verify_webhook(payload, signed(payload))
+    assert not isinstance(info.value, openai_bg.InvalidWebhookSignatureError)
+    monkeypatch.setenv("OPENAI_WEBHOOK_SECRET", WEBHOOK_SECRET)
+    openai_bg.verify_webhook(payload, signed(payload))  # the variable is used
+    with pytest.raises(openai_bg.InvalidWebhookSignatureError):
+        openai_bg.verify_webhook(payload, signed(payload), "other-secret")  # the argument wins
+    with pytest.raises(ValueError, match="secret") as info:
+        openai_bg.verify_webhook(payload, signed(payload), "whsec_***not base64***")
+    assert "not base64***" not in str(info.value)
+
+
+def test_unwrap_webhook_returns_the_event_or_a_decode_error():
+    payload = webhook_event("resp_9")
+    event = openai_bg.unwrap_webhook(payload, signed(payload), WEBHOOK_SECRET)
+    assert event["type"] == "response.completed" and event["data"] == {"id": "resp_9"}
+    for bad in (b"[1, 2]", b"not json", b"\"text\""):
+        with pytest.raises(APIResponseDecodeError):
+            openai_bg.unwrap_webhook(bad, signed(bad), WEBHOOK_SECRET)
+    openai_bg.verify_webhook(b"not json", signed(b"not json"), WEBHOOK_SECRET)  # not parsed
+
+
+def test_client_webhook_methods_use_the_clients_secret(api):
+    c = Client(api_key=KEY, base_url=api.url, webhook_secret=WEBHOOK_SECRET)
+    payload = webhook_event()
+    c.verify_webhook(payload, signed(payload))
+    assert c.unwrap_webhook(payload, signed(payload))["id"] == "evt_1"
+    assert api.requests == []
+
+
+class Listener:
+    """``openai-bg listen`` in a subprocess, on a free port it picks itself."""
+
+    def __init__(self, *args, env=None, secret=WEBHOOK_SECRET):
+        environment = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
+        if secret is not None:
+            environment["OPENAI_WEBHOOK_SECRET"] = secret
+        environment.update(env or {})
+        self.proc = subprocess.Popen(
+            [sys.executable, "openai_bg.py", "listen", "--port", "0", *args], cwd=HERE,
+            env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        line = self.proc.stderr.readline()
+        assert "listening" in line, line + self.proc.stderr.read()
+        self.url = line.split(" on ")[1].strip()
+        self.base = self.url.rsplit("/", 1)[0] if self.url.count("/") > 2 else self.url
+
+    def post(self, payload, headers, path=None, method="POST"):
+        import http.client
+        host, port = self.base.split("//")[1].split("/")[0].split(":")
+        conn = http.client.HTTPConnection(host, int(port), timeout=10)
+        try:
+            target = path if path is not None else "/" + self.url.split("/", 3)[3] \
+                if self.url.count("/") > 2 else "/"
+            conn.request(method, target, body=payload, headers=headers)
+            answer = conn.getresponse()
+            answer.read()
+            return answer.status
+        finally:
+            conn.close()
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        out, err = self.proc.communicate(timeout=20)
+        return self.proc.returncode, out, err
+
+
+def test_listen_prints_verified_events_once_and_refuses_bad_ones():
+    listener = Listener("--path", "/hooks")
+    try:
+        good = webhook_event("resp_1")
+        assert listener.post(good, signed(good, webhook_id="wh_a"), "/hooks") == 200
+        assert listener.post(good, signed(good, webhook_id="wh_a"), "/hooks") == 200  # retry
+        dup = signed(good, webhook_id="wh_a")
+        assert listener.post(good, {k.upper(): v for k, v in dup.items()}, "/hooks") == 200
+        forged = signed(good, secret_key=b"forger", webhook_id="wh_b")
+        assert listener.post(good, forged, "/hooks") == 400
+        old = signed(good, webhook_id="wh_c", timestamp=int(time.time()) - 1000)
+        assert listener.post(good, old, "/hooks") == 400
+        second = webhook_event("resp_2", event_id="evt_2")
+        assert listener.post(second, signed(second, webhook_id="wh_b"), "/hooks") == 200
+        huge = b"{" + b" " * (1024 * 1024 + 10) + b"}"
+        assert listener.post(huge, signed(huge, webhook_id="wh_d"), "/hooks") == 413
+        assert listener.post(good, signed(good), "/elsewhere") == 404
+        assert listener.post(None, {}, "/hooks", method="GET") == 405
+    finally:
+        code, out, err = listener.stop()
+    assert code == 0
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert [e["data"]["id"] for e in lines] == ["resp_1", "resp_2"]  # forged id wh_b still new
+    assert "Traceback" not in err
+
+
+def test_listen_fetch_adds_the_response(api):
+    api.on("GET", "/v1/responses/resp_1", reply(200, body("completed", rid="resp_1",
+                                                          output=[message("fetched")])))
+    listener = Listener("--fetch", env={"OPENAI_API_KEY": KEY,
+                                        "OPENAI_BASE_URL": api.url + "/v1"})
+    try:
+        good = webhook_event("resp_1")
+        assert listener.post(good, signed(good, webhook_id="wh_1"), "/") == 200
+        missing = webhook_event("resp_404", event_id="evt_2")
+        assert listener.post(missing, signed(missing, webhook_id="wh_2"), "/") == 200
+        deadline = time.monotonic() + 20
+        while len(api.requests) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        code, out, err = listener.stop()
+    first, second = [json.loads(line) for line in out.splitlines()]
+    assert first["event"]["data"]["id"] == "resp_1" and first["text"] == "fetched"
+    assert first["response"]["provider_metadata"]["openai"]["status"] == "completed"
+    assert second["event"]["data"]["id"] == "resp_404" and second["response"] is None
+    assert "resp_404" in err and KEY not in err
+
+
+def test_listen_secret_file_and_missing_secret(tmp_path):
+    secret_file = tmp_path / "secret"
+    secret_file.write_text(WEBHOOK_SECRET + "\n")
+    listener = Listener("--secret-file", str(secret_file), secret=None)
+    try:
+        good = webhook_event()
+        assert listener.post(good, signed(good), "/") == 200
+    finally:
+        code, out, _ = listener.stop()
+    assert code == 0 and json.loads(out)["id"] == "evt_1"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
+    done = subprocess.run([sys.executable, "openai_bg.py", "listen", "--port", "0"], cwd=HERE,
+                          env=env, capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2 and "OPENAI_WEBHOOK_SECRET" in done.stderr
+
+
+###############################################################################
 # Import discipline
 ###############################################################################
 
