@@ -167,7 +167,7 @@ class APIError(OpenAIError):
         self.message: str = self.args[0]
         self.method = method
         self.url = _redact(url)
-        self.body = body
+        self.body = _redact_value(body)
         self.code = code
         self.param = param
         self.type = type
@@ -294,7 +294,8 @@ class WaitTimeoutError(OpenAIError, TimeoutError):
         response_id: the job's id.
         response: the last :class:`LlmResponse` seen (after the cancel, when
             one was asked for and succeeded), or None if no poll succeeded.
-        status: the job's last status seen before any cancel, or None.
+        polled_response: the last response seen before any cancel, or None.
+        status: its status (``polled_response.status``), or None.
         elapsed: seconds spent waiting.
         cancelled: True when the job was cancelled because of the timeout.
     """
@@ -302,11 +303,12 @@ class WaitTimeoutError(OpenAIError, TimeoutError):
     def __init__(self, message: str, *, response_id: str,
                  response: Optional[LlmResponse], elapsed: float,
                  cancelled: bool = False,
-                 status: Optional[str] = None) -> None:
+                 polled_response: Optional[LlmResponse] = None) -> None:
         super().__init__(message)
         self.response_id = response_id
         self.response = response
-        self.status = status
+        self.polled_response = polled_response
+        self.status = polled_response.status if polled_response else None
         self.elapsed = elapsed
         self.cancelled = cancelled
 
@@ -1268,7 +1270,8 @@ class _Wait:
     def time_out(self) -> LlmResponse:
         """Raise :class:`WaitTimeoutError` (cancelling first if asked)."""
         elapsed = self.elapsed()
-        status = self.last.status if self.last else None
+        polled = self.last
+        status = polled.status if polled else None
         cancelled = False
         if self.cancel_on_timeout:
             result = self.client._cancel_quietly(self.response_id)
@@ -1279,7 +1282,7 @@ class _Wait:
             % (self.response_id, status or "unknown", elapsed,
                "; it was cancelled" if cancelled else ""),
             response_id=self.response_id, response=self.last, elapsed=elapsed,
-            cancelled=cancelled, status=status)
+            cancelled=cancelled, polled_response=polled)
 
 
 def _poll_until_done(wait: _Wait) -> LlmResponse:
@@ -1790,8 +1793,9 @@ def _final_response(body: JSONDict, response_id: str, status: str
         if not isinstance(error, dict):
             error = {}
         result.error_code = _str_or_none(error.get("code")) or "unknown"
-        result.error_message = (_str_or_none(error.get("message"))
-                                or "Background response failed")
+        # A gateway may echo a credential into the message: never keep it.
+        result.error_message = _redact(_str_or_none(error.get("message"))
+                                       or "Background response failed")
     elif status == "cancelled":
         result.error_code = "cancelled"
         result.error_message = "Background response was cancelled"
@@ -1843,6 +1847,18 @@ def _redact(text: str) -> str:
         if secret in text:
             text = text.replace(secret, "[redacted]")
     return text
+
+
+def _redact_value(value: Any) -> Any:
+    """A decoded body for an exception attribute, with secrets redacted."""
+    if isinstance(value, str):
+        return _redact(value)
+    if _SECRETS and isinstance(value, (dict, list)):
+        text = json.dumps(value)
+        redacted = _redact(text)
+        if redacted != text:
+            return json.loads(redacted)
+    return value
 
 
 def _is_credential_name(name: str) -> bool:
@@ -3347,8 +3363,11 @@ def _cli_timed_out(exc: WaitTimeoutError, args: argparse.Namespace,
         exc.elapsed, "cancelled" if exc.cancelled else
         "could NOT be cancelled" if args.cancel_on_timeout else
         "it keeps running (openai-bg wait %s)" % exc.response_id))
-    if "json" in args and exc.response is not None:
-        console.print_response(exc.response, True)
+    if "json" in args and exc.polled_response is not None:
+        document = _json_document(exc.polled_response)
+        if exc.cancelled and exc.response is not None:
+            document["cancel"] = _json_document(exc.response)
+        console.print_json(document)
     return EXIT_WAIT_TIMEOUT
 
 
@@ -3369,6 +3388,10 @@ def _cli_outcome(response: LlmResponse, console: _Console) -> int:
 
 
 # -- the console: stdout for answers, stderr for one-line status ---------------
+
+def _json_document(response: LlmResponse) -> JSONDict:
+    return {"response": response.to_dict(), "raw": response.raw}
+
 
 def _one_line(text: str) -> str:
     """Server text made safe for a status line: no escape sequences, no
@@ -3418,7 +3441,7 @@ class _Console:
         if self.out is None:
             raise _OutputError("stdout is closed")
         try:
-            _write(self.out, text)
+            _write(self.out, _redact(text))
             self.out.flush()
         except (OSError, ValueError) as exc:
             self._silence_stdout()
@@ -3436,10 +3459,12 @@ class _Console:
             pass
 
     def print_json(self, value: Any) -> None:
+        """JSON any stdout carries: ``\\u`` escapes unless it is UTF-8."""
         encoding = (getattr(self.out, "encoding", None) or "").lower()
-        text = json.dumps(value if not isinstance(value, LlmResponse) else {
-            "response": value.to_dict(), "raw": value.raw}, indent=2,
-            ensure_ascii=encoding.replace("-", "") not in ("utf8",))
+        if isinstance(value, LlmResponse):
+            value = _json_document(value)
+        text = json.dumps(value, indent=2,
+                          ensure_ascii=encoding.replace("-", "") != "utf8")
         self.print_text(text + "\n")
 
     def print_response(self, response: LlmResponse, as_json: bool) -> None:

@@ -2954,7 +2954,8 @@ WEBHOOK_SECRET = "whsec_" + __import__("base64").b64encode(WEBHOOK_KEY).decode()
 
 def signed(payload, secret_key=WEBHOOK_KEY, webhook_id="wh_1", timestamp=None,
            signature=None):
-    """Headers a Standard Webhooks sender puts on ``payload`` (bytes)."""
+    """Headers a Standard Webhooks sender puts on ``payload`` (bytes);
+    ``signature`` may wrap the real one: "v1,AAAA {sig}"."""
     import base64
     import hashlib
     import hmac
@@ -2990,43 +2991,55 @@ def our_verdict(payload, headers, secret, tolerance=300):
     return None
 
 
+WEBHOOK_NOW = 1750000000  # the clock, frozen for the cases below
+
+
+@pytest.fixture
+def frozen_clock(monkeypatch):
+    """time.time() fixed at WEBHOOK_NOW (for us and the SDK alike)."""
+    monkeypatch.setattr(time, "time", lambda: float(WEBHOOK_NOW))
+
+
 def webhook_cases():
     body_ = webhook_event()
-    now = int(time.time())
+    now = WEBHOOK_NOW
     plain = b"plain-secret-without-prefix"
+    def at(payload, **kwargs):  # signed "now", on the frozen clock
+        kwargs.setdefault("timestamp", now)
+        return signed(payload, **kwargs)
     return [
-        ("valid", body_, signed(body_), WEBHOOK_SECRET, None),
+        ("valid", body_, at(body_), WEBHOOK_SECRET, None),
         ("several signatures, one good", body_,
-         signed(body_, signature="v1,AAAA {sig} v1,BBBB"), WEBHOOK_SECRET, None),
+         at(body_, signature="v1,AAAA {sig} v1,BBBB"), WEBHOOK_SECRET, None),
         ("unprefixed signature", body_,
-         dict(signed(body_), **{"webhook-signature": signed(body_)["webhook-signature"][3:]}),
+         dict(at(body_), **{"webhook-signature": at(body_)["webhook-signature"][3:]}),
          WEBHOOK_SECRET, None),
-        ("exactly at the tolerance (old)", body_, signed(body_, timestamp=now - 300),
+        ("exactly at the tolerance (old)", body_, at(body_, timestamp=now - 300),
          WEBHOOK_SECRET, None),
-        ("exactly at the tolerance (new)", body_, signed(body_, timestamp=now + 300),
+        ("exactly at the tolerance (new)", body_, at(body_, timestamp=now + 300),
          WEBHOOK_SECRET, None),
-        ("one second too old", body_, signed(body_, timestamp=now - 302),
+        ("one second too old", body_, at(body_, timestamp=now - 301),
          WEBHOOK_SECRET, "InvalidWebhookSignatureError"),
-        ("too new", body_, signed(body_, timestamp=now + 302),
+        ("one second too new", body_, at(body_, timestamp=now + 301),
          WEBHOOK_SECRET, "InvalidWebhookSignatureError"),
         ("non-ASCII body", "{\"t\": \"caf\u00e9 \u20ac\"}".encode(),
-         signed("{\"t\": \"caf\u00e9 \u20ac\"}".encode()), WEBHOOK_SECRET, None),
-        ("secret without the prefix", body_, signed(body_, secret_key=plain),
+         at("{\"t\": \"caf\u00e9 \u20ac\"}".encode()), WEBHOOK_SECRET, None),
+        ("secret without the prefix", body_, at(body_, secret_key=plain),
          plain.decode(), None),
-        ("wrong secret", body_, signed(body_, secret_key=b"other"), WEBHOOK_SECRET,
+        ("wrong secret", body_, at(body_, secret_key=b"other"), WEBHOOK_SECRET,
          "InvalidWebhookSignatureError"),
-        ("body changed", body_ + b" ", signed(body_), WEBHOOK_SECRET,
+        ("body changed", body_ + b" ", at(body_), WEBHOOK_SECRET,
          "InvalidWebhookSignatureError"),
-        ("timestamp not an integer", body_, signed(body_, timestamp="soon"), WEBHOOK_SECRET,
+        ("timestamp not an integer", body_, at(body_, timestamp="soon"), WEBHOOK_SECRET,
          "InvalidWebhookSignatureError"),
-        ("id changed", body_, dict(signed(body_), **{"webhook-id": "wh_2"}), WEBHOOK_SECRET,
+        ("id changed", body_, dict(at(body_), **{"webhook-id": "wh_2"}), WEBHOOK_SECRET,
          "InvalidWebhookSignatureError"),
     ]
 
 
 @pytest.mark.parametrize("name,payload,headers,secret,expected",
                          webhook_cases(), ids=[c[0] for c in webhook_cases()])
-def test_verify_webhook_cases(name, payload, headers, secret, expected):
+def test_verify_webhook_cases(frozen_clock, name, payload, headers, secret, expected):
     assert our_verdict(payload, headers, secret) == expected
     # str payloads (UTF-8), header names in any case, an email.message.Message
     import email.message
@@ -3039,7 +3052,8 @@ def test_verify_webhook_cases(name, payload, headers, secret, expected):
 @pytest.mark.skipif(sys.version_info < (3, 10), reason="the official SDK needs Python 3.10+")
 @pytest.mark.parametrize("name,payload,headers,secret,expected",
                          webhook_cases(), ids=[c[0] for c in webhook_cases()])
-def test_verify_webhook_agrees_with_the_official_sdk(name, payload, headers, secret, expected):
+def test_verify_webhook_agrees_with_the_official_sdk(frozen_clock, name, payload, headers,
+                                                     secret, expected):
     assert our_verdict(payload, headers, secret) == sdk_verdict(payload, headers, secret)
 
 
