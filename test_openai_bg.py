@@ -3223,6 +3223,467 @@ def test_listen_secret_file_and_missing_secret(tmp_path):
 
 
 ###############################################################################
+# Promises under hostile servers, inputs and terminals
+###############################################################################
+
+def test_key_echoed_in_headers_ids_and_failed_jobs_never_leaks(api, caplog):
+    echo = {"x-request-id": "Bearer " + KEY}
+    api.on("GET", "/v1/responses/r1", reply(200, body("in_progress", rid="r1"), echo))
+    api.on("GET", "/v1/responses/r2", reply(200, body("completed", rid=KEY)))  # id = the key
+    api.on("GET", "/v1/responses/r3", reply(200, body("failed", rid="r3", error={
+        "code": "server_error", "message": "bad key %s" % KEY})))
+    api.on("GET", "/v1/responses/r4", reply(500, {"error": {"message": "no"}}, echo))
+    c = Client(api_key=KEY, base_url=api.url + "/v1", max_retries=0)
+    with caplog.at_level(logging.DEBUG, logger="openai_bg"):
+        c.poll_response("r1")
+        c.poll_response("r2")
+        failed = c.poll_response("r3")
+        with pytest.raises(openai_bg.InternalServerError) as info:
+            c.poll_response("r4")
+    assert "x-request-id" in caplog.text.lower() or "request id" in caplog.text
+    assert KEY not in caplog.text
+    assert KEY not in failed.error_message and KEY not in repr(failed)
+    assert KEY not in str(info.value) and KEY not in repr(info.value.headers)
+    for args in (["poll", "r1"], ["poll", "r2"], ["poll", "r3"], ["--json", "poll", "r2"],
+                 ["wait", "r3"], ["poll", "r4", "--max-retries", "0"]):
+        cli(api, *args)  # cli() asserts the key is in neither stdout nor stderr
+
+
+def test_percent_encoded_credential_query_values_are_redacted(api):
+    token = "AbC+dEf/ghi=jk"
+    c = Client(api_key=KEY, base_url=api.url, default_query={"token": token}, max_retries=0)
+    encoded = "AbC%2BdEf%2Fghi%3Djk"
+    api.on("GET", "/responses/r1", reply(400, {"error": {"message": "bad url ?token=%s and %s"
+                                                         % (encoded, token)}}))
+    with pytest.raises(openai_bg.BadRequestError) as info:
+        c.poll_response("r1")
+    assert api.requests[0].path == "/responses/r1?token=" + encoded  # sent as given
+    text = str(info.value) + repr(info.value.url) + repr(info.value.body)
+    assert encoded not in text and token not in text and "[redacted]" in text
+
+
+def test_userinfo_in_base_url_is_refused_without_repeating_it():
+    with pytest.raises(ValueError) as info:
+        Client(api_key=KEY, base_url="http://user:s3cr3t-pass@example.com/v1")
+    assert "s3cr3t-pass" not in str(info.value) and "user name or password" in str(info.value)
+
+
+@pytest.mark.parametrize("base_url", ["http:///v1", "http://host:port/v1", "http://h:99999/v1",
+                                      "https://api.example.com/v1\n", "ftp://host/v1",
+                                      "https://exa mple.com/v1", "https://h/v1?x=1"])
+def test_malformed_base_urls_are_refused_at_construction(base_url):
+    with pytest.raises(ValueError, match="base_url"):
+        Client(api_key=KEY, base_url=base_url)
+
+
+def test_upper_case_scheme_works(api):
+    api.on("GET", "/v1/responses/r1", reply(200, body(rid="r1")))
+    c = Client(api_key=KEY, base_url=api.url.replace("http://", "HTTP://") + "/v1")
+    assert c.poll_response("r1").status == "completed"
+
+
+@pytest.mark.parametrize("kwargs,name", [
+    ({"api_key": "sk-\u201cpasted\u201d"}, "API key"),
+    ({"api_key": "sk-\u20ac-key"}, "API key"),
+    ({"api_key": "sk-ok", "organization": "org-\u20ac"}, "organization"),
+    ({"api_key": "sk-ok", "project": "proj\n"}, "project"),
+    ({"api_key": "sk-ok", "default_headers": {"X-\u00e9": "v"}}, "header name"),
+    ({"api_key": "sk-ok", "default_headers": {"X-Token": "caf\u00e9-secret"}}, "X-Token"),
+])
+def test_credentials_http_cannot_carry_fail_at_construction(api, kwargs, name):
+    with pytest.raises(ValueError) as info:
+        Client(base_url=api.url, **kwargs)
+    assert name in str(info.value)
+    for value in kwargs.values():
+        if isinstance(value, str) and value != "sk-ok":
+            assert value not in str(info.value)
+    assert api.requests == []
+
+
+@pytest.mark.parametrize("key", ["", "   ", "\t"])
+def test_blank_keys_are_refused(key):
+    with pytest.raises(OpenAIError, match="OPENAI_API_KEY"):
+        Client(api_key=key)
+
+
+@pytest.mark.parametrize("timeout", [1e10, float("inf"), float("nan"), 0, -1])
+def test_absurd_timeouts_are_refused_at_construction(timeout):
+    with pytest.raises(ValueError, match="timeout"):
+        Client(api_key=KEY, timeout=timeout)
+
+
+def test_request_timeout_option_is_checked_by_the_cli(api):
+    done = cli(api, "poll", "r1", "--request-timeout", "1e10")
+    assert done.returncode == 2 and "--request-timeout" in done.stderr
+    assert api.requests == []
+
+
+def test_wait_deadline_cuts_server_requested_retry_delays(api, client, clock):
+    api.on("GET", "/v1/responses/r1", reply(503, b"busy", {"Retry-After": "5"}))
+    with pytest.raises(openai_bg.WaitTimeoutError) as info:
+        client.wait_response("r1", timeout=1)
+    assert clock.now <= 1.0 + 1e-9  # no sleep went past what was left of the wait
+    assert all(s <= 1.0 for s in clock.sleeps)
+    assert info.value.response is None
+
+
+def test_wait_deadline_caps_each_request(raw_server):
+    server = raw_server(lambda conn: time.sleep(5))  # never answers in time
+    c = Client(api_key=KEY, base_url=server.url, timeout=60, max_retries=0)
+    c._sleep = Sleeps()
+    with pytest.raises(openai_bg.WaitTimeoutError):
+        c.wait_response("r1", timeout=0.5)  # ends as a wait timeout, not after 60 s
+
+
+def test_trickled_connect_reply_is_bounded_by_the_timeout(raw_server, tls_files, monkeypatch):
+    def trickle_connect(conn):
+        for byte in b"HTTP/1.1 200 Connection established\r\nX-Pad: " + b"x" * 40 + b"\r\n\r\n":
+            conn.sendall(bytes([byte]))
+            time.sleep(0.1)
+    proxy = raw_server(trickle_connect)
+    monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+    monkeypatch.setenv("https_proxy", proxy.url)
+    context = ssl.create_default_context(cafile=tls_files["ca.pem"])
+    c = Client(api_key=KEY, base_url="https://127.0.0.1:9/v1", ssl_context=context,
+               timeout=1.5, max_retries=0)
+    with pytest.raises(APITimeoutError):  # not a TLS failure 9 s later
+        c.poll_response("r1")
+
+
+def test_cli_wait_on_a_dead_base_url_fails_fast_with_a_hint(api):
+    done = cli(api, "wait", "r1", "--timeout", "30", "--max-retries", "0", "--base-url",
+               "http://127.0.0.1:%d/v1" % free_port())
+    assert done.returncode == 4
+    assert "OPENAI_BASE_URL" in done.stderr and "r1" in done.stderr
+
+
+INTERIM = b"HTTP/1.1 103 Early Hints\r\nLink: </x>; rel=preload\r\n\r\n" \
+          b"HTTP/1.1 102 Processing\r\n\r\n"
+
+
+@pytest.mark.parametrize("method", ["poll", "create"])
+def test_interim_1xx_answers_are_skipped(raw_server, method):
+    queued = json.dumps(body("queued", rid="r1")).encode()
+    server = raw_server(lambda conn: conn.sendall(
+        INTERIM + b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(queued), queued)))
+    c = Client(api_key=KEY, base_url=server.url)
+    r = c.poll_response("r1") if method == "poll" else c.create_response(model="m", input="q")
+    assert r.status == "queued" and r.response_id == "r1"
+
+
+@pytest.mark.parametrize("payload", [{"id": "resp_1"}, {"id": "resp_1", "status": 5},
+                                     {"id": "resp_1", "output": []}])
+def test_2xx_create_with_an_id_but_no_status_names_the_created_job(api, client, payload):
+    api.on("POST", "/v1/responses", reply(200, payload))
+    with pytest.raises(APIResponseDecodeError) as info:
+        client.create_response(model="m", input="q")
+    assert info.value.may_have_been_created is True
+    assert info.value.response_id == "resp_1" and "resp_1" in str(info.value)
+
+
+def nested(depth):
+    return "[" * depth + "]" * depth
+
+
+def test_deeply_nested_bodies_are_errors_not_crashes(api, client):
+    deep = nested(100000)
+    api.on("GET", "/v1/responses/ok", reply(200, deep))
+    with pytest.raises(APIResponseDecodeError, match="nested"):
+        client.poll_response("ok")
+    api.on("GET", "/v1/responses/err", reply(500, deep))
+    with pytest.raises(openai_bg.InternalServerError):
+        client.poll_response("err")
+    call = {"type": "function_call", "name": "f", "call_id": "c", "arguments": nested(100000)}
+    api.on("GET", "/v1/responses/args", reply(200, body(output=[call], rid="args")))
+    (part,) = client.poll_response("args").content.parts
+    assert part.args == {}
+    api.on("POST", "/v1/responses", reply(200, deep))
+    with pytest.raises(APIResponseDecodeError) as info:
+        client.create_response(model="m", input="q")
+    assert info.value.may_have_been_created is True
+
+
+def test_non_finite_numbers_never_reach_to_dict(api, client):
+    text = json.dumps(body(usage={"input_tokens": 5, "output_tokens": 2, "total_tokens": 7},
+                           output=[{"type": "web_search_call", "score": 1.5}]))
+    text = text.replace("1.5", "NaN").replace('"total_tokens": 7', '"total_tokens": Infinity')
+    text = text.replace('"input_tokens": 5', '"input_tokens": 1e999')
+    api.on("GET", "/v1/responses/r1", reply(200, text))
+    r = client.poll_response("r1")
+    json.dumps(r.to_dict(), allow_nan=False)  # raises if any NaN or Infinity got through
+    json.dumps(r.raw, allow_nan=False)
+    assert r.usage_metadata.prompt_token_count == 0 and r.usage_metadata.total_token_count == 2
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+def test_non_finite_numbers_are_never_sent(api, client, value):
+    with pytest.raises(ValueError, match="NaN"):
+        client.create_response(model="m", input="q", temperature=value)
+    assert api.requests == []
+
+
+def test_interrupt_in_the_first_on_update_cancels_the_job(api, client, clock):
+    api.on("POST", "/v1/responses", reply(200, body("queued", rid="r1")))
+    api.on("POST", "/v1/responses/r1/cancel", reply(200, body("cancelled", rid="r1")))
+
+    def on_update(response):
+        raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt) as info:
+        client.create_and_wait(model="m", input="q", on_update=on_update)
+    assert api.paths("POST") == ["/v1/responses", "/v1/responses/r1/cancel"]
+    assert info.value.response_id == "r1" and info.value.cancelled is True
+
+
+# -- the command line as a Unix citizen ---------------------------------------
+
+def run_cli(api, args, env=None, **kwargs):
+    """The real command with bytes in and out (for encodings and descriptors)."""
+    environment = {k: v for k, v in os.environ.items()
+                   if not k.upper().startswith(("OPENAI_", "PYTHON", "LC_", "LANG"))}
+    environment.update(OPENAI_API_KEY=KEY, OPENAI_BASE_URL=api.url + "/v1")
+    environment.update(env or {})
+    done = subprocess.run([sys.executable, "openai_bg.py", *args], cwd=HERE, env=environment,
+                          capture_output=True, timeout=60, **kwargs)
+    assert KEY.encode() not in done.stdout + done.stderr
+    assert b"Traceback" not in done.stderr
+    return done
+
+
+ASCII_TERMINAL = {"LC_ALL": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0"}
+
+
+@pytest.mark.parametrize("env", [{"PYTHONIOENCODING": "ascii"},
+                                 {"PYTHONIOENCODING": "latin-1"}, ASCII_TERMINAL])
+def test_json_output_is_valid_json_on_any_stdout(api, env):
+    api.on("GET", "/v1/responses/r1", reply(200, body(rid="r1", output=[message(
+        "caf\u00e9 \u20ac \U0001f600 \u4e2d")])))
+    done = run_cli(api, ["--json", "poll", "r1"], env=env)
+    assert done.returncode == 0
+    assert json.loads(done.stdout)["response"]["content"]["parts"][0]["text"] == \
+        "caf\u00e9 \u20ac \U0001f600 \u4e2d"
+
+
+def test_prompts_are_utf8_whatever_the_locale(api):
+    api.on("POST", "/v1/responses", reply(200, body("queued", rid="r1")))
+    prompt = "Qu'est-ce que le caf\u00e9 \u20ac?"
+    done = run_cli(api, ["create", "--model", "m", prompt.encode()], env=ASCII_TERMINAL)
+    assert done.returncode == 0, done.stderr
+    done = run_cli(api, ["create", "--model", "m", "-"], env=ASCII_TERMINAL,
+                   input=b"\xef\xbb\xbf" + prompt.encode())  # a BOM is dropped
+    assert done.returncode == 0, done.stderr
+    assert [r.json()["input"] for r in api.requests] == [prompt, prompt]
+
+
+@pytest.mark.parametrize("args,stdin,source", [
+    (["create", "--model", "m", b"bad \xff byte"], None, b"argument"),
+    (["create", "--model", "m", "-"], b"bad \xff byte", b"stdin")])
+def test_invalid_utf8_prompts_are_usage_errors(api, args, stdin, source):
+    done = run_cli(api, args, input=stdin)
+    assert done.returncode == 2 and source in done.stderr
+    assert api.requests == []
+
+
+def big_answer(api):
+    api.on("GET", "/v1/responses/r1", reply(200, body(rid="r1", output=[
+        message("x\n" * 200000)])))
+
+
+@pytest.mark.parametrize("reader", ["head -1 >/dev/null", "true"])
+@pytest.mark.parametrize("command", ["poll r1", "--json poll r1", "wait r1"])
+def test_closed_pipe_gives_one_line_and_the_id(api, tmp_path, command, reader):
+    big_answer(api)
+    err = tmp_path / "err"
+    env = dict(os.environ, OPENAI_API_KEY=KEY, OPENAI_BASE_URL=api.url + "/v1")
+    done = subprocess.run(["bash", "-c", '"$0" openai_bg.py %s 2>"$1" | %s; '
+                           'echo "${PIPESTATUS[0]}"' % (command, reader), sys.executable,
+                           str(err)], cwd=HERE, env=env, capture_output=True, text=True,
+                          timeout=60)
+    stderr = err.read_text()
+    assert "Traceback" not in stderr and "Exception ignored" not in stderr
+    if reader == "true" or done.stdout.strip() != "0":  # head may have read it all
+        assert done.stdout.strip() == "7"
+        (line,) = [line for line in stderr.splitlines() if "stdout" in line]
+        assert "r1" in line
+
+
+@pytest.mark.parametrize("redirect", [">/dev/full", ">&-"])
+def test_unwritable_stdout_gives_one_line(api, redirect):
+    api.on("GET", "/v1/responses/r1", reply(200, body(rid="r1", output=[message("answer")])))
+    api.on("POST", "/v1/responses", reply(200, body("queued", rid="r1")))
+    env = dict(os.environ, OPENAI_API_KEY=KEY, OPENAI_BASE_URL=api.url + "/v1")
+    for command in ("wait r1", "create --model m q", "run --model m q --no-stream"):
+        done = subprocess.run(["bash", "-c", '"$0" openai_bg.py %s %s' % (command, redirect),
+                               sys.executable], cwd=HERE, env=env, capture_output=True,
+                              text=True, timeout=60)
+        assert done.returncode == 7, (command, done.stderr)
+        lines = [line for line in done.stderr.splitlines() if "stdout" in line]
+        assert len(lines) == 1 and "r1" in lines[0] and "Traceback" not in done.stderr
+
+
+def test_closed_stdin_is_a_usage_error(api):
+    env = dict(os.environ, OPENAI_API_KEY=KEY, OPENAI_BASE_URL=api.url + "/v1")
+    done = subprocess.run(["bash", "-c", '"$0" openai_bg.py create --model m - <&-',
+                           sys.executable], cwd=HERE, env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 2 and "stdin" in done.stderr and "Traceback" not in done.stderr
+    assert api.requests == []
+
+
+def test_server_text_cannot_forge_status_lines(api):
+    forged = "boom\n\x1b[1Aopenai-bg: response r1 ended completed\r\x1b]0;title\x07\x9b2J"
+    api.on("GET", "/v1/responses/r1", reply(200, body("failed", rid="r1", error={
+        "code": "x\x1b[31m", "message": forged})))
+    done = run_cli(api, ["wait", "r1"])
+    assert done.returncode == 1
+    lines = done.stderr.decode().splitlines()
+    assert all("\x1b" not in line and "\r" not in line and "\x9b" not in line for line in lines)
+    (ended,) = [line for line in lines if "ended" in line]
+    assert ended.startswith("openai-bg: response r1 ended failed: boom")
+
+
+def test_answer_on_stdout_stays_as_sent(api):
+    text = "tab\there\nline two\n"
+    api.on("GET", "/v1/responses/r1", reply(200, body(rid="r1", output=[message(text)])))
+    assert run_cli(api, ["poll", "r1"]).stdout == text.encode()
+
+
+@pytest.mark.parametrize("args,flag", [
+    (["wait", "r1", "--timeout", "-1"], "--timeout"),
+    (["wait", "r1", "--timeout", "nan"], "--timeout"),
+    (["wait", "r1", "--interval", "0.001"], "--interval"),
+    (["run", "--model", " ", "q"], "--model"),
+    (["create", "--model", "m", "--param", "model=x", "q"], "--model"),
+    (["create", "--model", "m", "--param", "input=x", "q"], "INPUT"),
+    (["create", "--model", "m", "--param", "instructions=x", "q"], "--instructions"),
+    (["create", "--model", "m", "--param", "stream=true", "q"], "stream"),
+    (["create", "--model", "m", "--param", "background=false", "q"], "background"),
+    (["poll", "r1", "--base-url", "http:///v1"], "--base-url"),
+    (["poll", "r1", "--max-retries", "-1"], "--max-retries"),
+])
+def test_cli_errors_name_the_flags(api, args, flag):
+    done = cli(api, *args)
+    assert done.returncode == 2, done.stderr
+    assert flag in done.stderr
+    assert api.requests == []
+
+
+def test_cli_errors_name_the_variables(api):
+    done = cli(api, "poll", "r1", env={"OPENAI_BASE_URL": "http://h:port/v1"})
+    assert done.returncode == 2 and "$OPENAI_BASE_URL" in done.stderr
+    done = cli(api, "poll", "r1", env={"OPENAI_API_KEY": "  "})
+    assert done.returncode == 2 and "$OPENAI_API_KEY" in done.stderr
+    assert "api_key" not in done.stderr
+
+
+@pytest.mark.parametrize("cancel", [False, True])
+def test_cli_wait_timeout_says_what_happened(api, cancel):
+    api.on("GET", "/v1/responses/r1", reply(200, body("queued", rid="r1")))
+    api.on("POST", "/v1/responses/r1/cancel", reply(200, body("cancelled", rid="r1")))
+    extra = ["--cancel-on-timeout"] if cancel else []
+    done = cli(api, "--json", "wait", "r1", "--timeout", "0.3", "--interval", "0.1", *extra)
+    assert done.returncode == 5
+    assert "still queued after" in done.stderr
+    assert ("; cancelled" in done.stderr) is cancel
+    out = json.loads(done.stdout)
+    assert out["raw"]["status"] == "queued"
+    assert ("cancel" in out) is cancel
+    if cancel:
+        assert out["cancel"]["raw"]["status"] == "cancelled"
+
+
+def test_heartbeat_off_a_terminal():
+    lines = []
+
+    class Log:
+        def write(self, text):
+            lines.append(text)
+
+        def flush(self):
+            pass
+    now = [0.0]
+    progress = openai_bg._Progress(Log(), lambda: now[0])
+    for at in range(0, 600, 20):  # ten minutes of "in_progress", a poll every 20 s
+        now[0] = at
+        progress.update(convert(body("in_progress", rid="r1")))
+    assert 9 <= len(lines) <= 11  # one per minute, not one per poll, not only one
+    assert all(line.startswith("r1: in_progress") for line in lines)
+
+
+def test_cli_small_things(api):
+    assert cli(api, "--version").stdout.startswith("openai-bg ")
+    done = cli(api, "poll", "a", "b")
+    assert done.returncode == 2 and "openai-bg poll" in done.stderr
+    api.on("GET", "/v1/responses/r1", reply(200, body(rid="r1", output=[message("ok")])))
+    assert cli(api, "poll", " r1\n").stdout == "ok\n"
+
+
+def test_create_from_a_terminal_says_it_reads_stdin(api):
+    import pty
+    api.on("POST", "/v1/responses", reply(200, body("queued", rid="r1")))
+    master, slave = pty.openpty()
+    env = dict(os.environ, OPENAI_API_KEY=KEY, OPENAI_BASE_URL=api.url + "/v1")
+    proc = subprocess.Popen([sys.executable, "openai_bg.py", "create", "--model", "m", "-"],
+                            cwd=HERE, env=env, stdin=slave, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    os.close(slave)
+    os.write(master, b"typed prompt\n\x04")
+    out, err = proc.communicate(timeout=30)
+    os.close(master)
+    assert proc.returncode == 0 and out == "r1\n"
+    assert "reading the prompt from stdin" in err
+    assert api.requests[0].json()["input"] == "typed prompt\n"
+
+
+def test_sighup_cancels_a_run(api):
+    proc = start_run(api)
+    proc.send_signal(signal.SIGHUP)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    assert api.paths("POST")[-1] == "/v1/responses/r1/cancel"
+    assert "cancelled" in err and "Traceback" not in err
+
+
+def test_main_in_process_restores_what_it_changed(api, monkeypatch, capsys):
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    api.on("GET", "/v1/responses/r1", reply(200, body(rid="r1", output=[message("hi")])))
+    handlers = list(openai_bg._logger.handlers)
+    level = openai_bg._logger.level
+    sigterm = signal.getsignal(signal.SIGTERM)
+    assert openai_bg.main(["poll", "r1", "--base-url", api.url + "/v1"]) == 0
+    assert capsys.readouterr().out == "hi\n"
+    assert openai_bg._logger.handlers == handlers and openai_bg._logger.level == level
+    assert signal.getsignal(signal.SIGTERM) is sigterm
+    assert openai_bg.main(["poll"]) == 2  # usage errors return, never exit
+
+
+def test_run_off_a_terminal_shows_searches_and_pages(api):
+    job = StreamJob(api, [("full",)])
+    job.poll_body = job.final
+    done = cli(api, "run", "--model", "m", "q")
+    assert done.returncode == 0 and done.stdout == "The answer, in full.\n"
+    progress = [line for line in done.stderr.splitlines() if line.startswith("resp_s: ")]
+    assert any("searched fusion news" in line for line in progress)
+    assert any("searched ITER schedule" in line for line in progress)
+    assert any("opened https://example.org/fusion" in line for line in progress)
+    assert any("thinking: **Planning the search**" in line for line in progress)
+    assert any("2 searches, 1 page" in line for line in progress)
+    assert sum("writing" in line for line in progress) <= 1  # no line per text delta
+    assert "created resp_s" in done.stderr
+    assert job.stream_requests == ["/v1/responses"]
+
+
+def test_run_no_stream_polls_and_wait_stream_streams(api):
+    job = StreamJob(api, [("full",)])
+    job.poll_body = job.final
+    done = cli(api, "run", "--model", "m", "--no-stream", "q")
+    assert done.returncode == 0 and job.stream_requests == []
+    assert "stream" not in api.requests[0].json()
+    done = cli(api, "wait", "resp_s", "--stream")
+    assert done.returncode == 0 and done.stdout == "The answer, in full.\n"
+    assert job.stream_requests == ["/v1/responses/resp_s?stream=true"]
+
+
+###############################################################################
 # Import discipline
 ###############################################################################
 
