@@ -13,7 +13,21 @@ cancels out in the ratios:
 2. warm poll: per-call time over hundreds of sequential polls;
 3. big answers: converting a deep-research-sized body against json.loads;
 4. memory: peak RSS of a process polling that big body;
-5. scaling: conversion time for 1x, 10x and 100x the output items.
+5. scaling: conversion time for 1x, 10x and 100x the output items;
+
+and over HTTPS, as the real API is served (TLS 1.3, an ECDSA P-256 chain
+made at start-up with the ``openssl`` command; the TLS part is skipped when
+there is no ``openssl``), against a server process that counts connections,
+handshakes and resumed sessions:
+
+6. warm sequential polls, each contender against one kept-alive
+   ``http.client.HTTPSConnection`` (the floor);
+7. a batch sweep: 200 ids polled by 8 threads, with the connections opened;
+8. a cold process: import, client, one poll, loading the CA file;
+9. a round-trip relay (a user-space TCP relay that delays each direction by
+   RTT/2, and a connection's first bytes by one more RTT for the TCP
+   handshake): each contender's cost per poll in round trips, back to back
+   and with polls 6 s apart, at 20 and 50 ms.
 
 The official ``openai`` SDK is measured when the interpreter given by
 ``--sdk-python`` (default: this one) can import it; otherwise its column is
@@ -23,10 +37,14 @@ skipped.  It is never a dependency.
 import argparse
 import json
 import os
+import shutil
+import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import textwrap
+import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -262,6 +280,307 @@ def scaling(items_list, repeats):
     return run_snippet(sys.executable, "", code)
 
 
+# --- HTTPS: a TLS 1.3 server, contenders, a round-trip relay ----------------
+
+def make_tls_files(folder):
+    """A throwaway CA and an ECDSA P-256 leaf for 127.0.0.1, made with the
+    openssl command; None when there is no openssl."""
+    if shutil.which("openssl") is None:
+        return None
+
+    def openssl(*args):
+        subprocess.run(["openssl", *args], cwd=folder, check=True, capture_output=True)
+    openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "ca.key")
+    openssl("req", "-x509", "-new", "-key", "ca.key", "-subj", "/CN=bench CA", "-days", "2",
+            "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign", "-out", "ca.pem")
+    openssl("ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", "leaf.key")
+    openssl("req", "-new", "-key", "leaf.key", "-subj", "/CN=127.0.0.1", "-out", "leaf.csr")
+    with open(os.path.join(folder, "ext.cnf"), "w") as ext:
+        ext.write("subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n")
+    openssl("x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+            "-CAcreateserial", "-days", "2", "-extfile", "ext.cnf", "-out", "leaf.pem")
+    return {name: os.path.join(folder, name) for name in ("ca.pem", "leaf.pem", "leaf.key")}
+
+
+TLS_SERVER = r"""
+import json, ssl, sys, threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+sys.path.insert(0, %(here)r)
+import bench_openai_bg as bench
+template = json.dumps(bench.realistic_body(rid="RID")).encode()
+stats = {"connections": 0, "handshakes": 0, "resumed": 0}
+lock = threading.Lock()
+context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+context.minimum_version = ssl.TLSVersion.TLSv1_3
+context.load_cert_chain(%(leaf)r, %(key)r)
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    def log_message(self, *a):
+        pass
+    def do_GET(self):
+        if self.path == "/stats":
+            with lock:
+                data = json.dumps(stats).encode()
+        else:
+            data = template.replace(b"RID", self.path.rsplit("/", 1)[1].encode())
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.wfile.write(b"".join(self._headers_buffer) + b"\r\n" + data)
+        self._headers_buffer = []
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    def finish_request(self, request, client_address):
+        try:
+            tls = context.wrap_socket(request, server_side=True)
+        except (OSError, ssl.SSLError):
+            return
+        with lock:
+            stats["connections"] += 1
+            stats["handshakes"] += 1
+            stats["resumed"] += int(tls.session_reused)
+        self.RequestHandlerClass(tls, client_address, self)
+httpd = Server(("127.0.0.1", 0), Handler)
+print(httpd.server_address[1], flush=True)
+httpd.serve_forever()
+"""
+
+
+def start_tls_server(files):
+    proc = subprocess.Popen(
+        [sys.executable, "-c", TLS_SERVER % {"here": HERE, "leaf": files["leaf.pem"],
+                                             "key": files["leaf.key"]}],
+        stdout=subprocess.PIPE, text=True)
+    return proc, int(proc.stdout.readline())
+
+
+def tls_stats(port, ca):
+    import http.client
+    import ssl
+    conn = http.client.HTTPSConnection("127.0.0.1", port,
+                                       context=ssl.create_default_context(cafile=ca))
+    conn.request("GET", "/stats")
+    stats = json.loads(conn.getresponse().read())
+    conn.close()
+    stats["connections"] -= 1  # this request's own
+    stats["handshakes"] -= 1
+    return stats
+
+
+KEPT_POLL = """
+import http.client, ssl, threading, urllib.parse
+_url = urllib.parse.urlsplit(BASE)
+_context = ssl.create_default_context()
+_local = threading.local()
+def poll(rid):
+    conn = getattr(_local, "conn", None)
+    if conn is None:
+        conn = _local.conn = http.client.HTTPSConnection(_url.hostname, _url.port,
+                                                         context=_context)
+    conn.request("GET", _url.path + "/responses/" + rid, headers={
+        "Authorization": "Bearer sk-bench", "Accept": "application/json"})
+    return json.loads(conn.getresponse().read())
+"""
+TLS_POLLS = dict(POLLS, kept=KEPT_POLL)
+
+SWEEP = """
+from concurrent.futures import ThreadPoolExecutor
+ids = ["resp_%d" % i for i in range(200)]
+poll(RID)
+t = time.perf_counter()
+with ThreadPoolExecutor(8) as pool:
+    list(pool.map(poll, ids))
+print(json.dumps(time.perf_counter() - t))
+"""
+
+SPACED = """
+poll(RID)
+times = []
+for _ in range(%(polls)d):
+    time.sleep(%(gap)r)
+    t = time.perf_counter()
+    poll(RID)
+    times.append(time.perf_counter() - t)
+print(json.dumps(sorted(times)[len(times) // 2]))
+"""
+
+
+def run_tls_snippet(python, base, code, ca):
+    env = dict(os.environ, SSL_CERT_FILE=ca, REQUESTS_CA_BUNDLE=ca, CURL_CA_BUNDLE=ca)
+    env.pop("SSL_CERT_DIR", None)
+    out = subprocess.run([python, "-c", PRELUDE % (HERE, base, RESPONSE_ID) + code],
+                         capture_output=True, text=True, timeout=600, env=env)
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr.strip().splitlines()[-1] if out.stderr else "failed")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+class Relay:
+    """A TCP relay that delays each direction by rtt/2, and the first bytes of
+    a connection by one more rtt (the TCP handshake a real link costs)."""
+
+    def __init__(self, target_port, rtt):
+        self.target_port, self.rtt = target_port, rtt
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(64)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        while True:
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            for sock in (client, upstream):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self._pipe(client, upstream, self.rtt)
+            self._pipe(upstream, client, 0.0)
+
+    def _pipe(self, source, sink, first_extra):
+        import queue
+        chunks = queue.Queue()
+
+        def read():
+            extra = first_extra
+            while True:
+                try:
+                    data = source.recv(65536)
+                except OSError:
+                    data = b""
+                chunks.put((time.monotonic() + self.rtt / 2 + extra, data))
+                extra = 0.0
+                if not data:
+                    return
+
+        def write():
+            while True:
+                due, data = chunks.get()
+                delay = due - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+                try:
+                    if not data:
+                        sink.shutdown(socket.SHUT_WR)
+                        return
+                    sink.sendall(data)
+                except OSError:
+                    return
+        threading.Thread(target=read, daemon=True).start()
+        threading.Thread(target=write, daemon=True).start()
+
+    def close(self):
+        self.sock.close()
+
+
+def measure_tls(python, who, files, quick):
+    """All the HTTPS measurements; None when there is no openssl."""
+    server, port = start_tls_server(files)
+    ca = files["ca.pem"]
+    base = "https://127.0.0.1:%d/v1" % port
+    polls, rounds = (5, 1) if quick else (300, 7)
+    try:
+        warm = interleaved(lambda w: run_tls_snippet(python[w], base, TLS_POLLS[w] + textwrap.dedent("""
+            poll(RID)
+            t = time.perf_counter()
+            for _ in range(%d):
+                poll(RID)
+            print(json.dumps((time.perf_counter() - t) / %d))
+            """ % (polls, polls)), ca), who, rounds)
+        sweep, opened = {}, {}
+        for w in who:
+            before = tls_stats(port, ca)
+            sweep[w] = statistics.median(
+                run_tls_snippet(python[w], base, TLS_POLLS[w] + SWEEP, ca)
+                for _ in range(1 if quick else 3))
+            after = tls_stats(port, ca)
+            opened[w] = (after["connections"] - before["connections"]) / (1 if quick else 3)
+        cold = interleaved(lambda w: timed(lambda: run_tls_snippet(
+            python[w], base, TLS_POLLS[w] + "\npoll(RID)\nprint(1)", ca)), who,
+            2 if quick else 9)
+        before = tls_stats(port, ca)
+        run_tls_snippet(python["openai_bg"], base, TLS_POLLS["openai_bg"] + textwrap.dedent("""
+            poll(RID)
+            client.close()
+            poll(RID)
+            client.close()
+            poll(RID)
+            print(1)
+            """), ca)
+        after = tls_stats(port, ca)
+        resumed = (after["resumed"] - before["resumed"], after["handshakes"] - before["handshakes"])
+        relay = {}
+        for rtt in ((0.02,) if quick else (0.02, 0.05)):
+            proxy = Relay(port, rtt)
+            relay_base = "https://127.0.0.1:%d/v1" % proxy.port
+            for w in who:
+                back = run_tls_snippet(python[w], relay_base, TLS_POLLS[w] + SPACED % {
+                    "polls": 3 if quick else 9, "gap": 0.0}, ca)
+                spaced = run_tls_snippet(python[w], relay_base, TLS_POLLS[w] + SPACED % {
+                    "polls": 1 if quick else 3, "gap": 0.3 if quick else 6.0}, ca)
+                relay[(rtt, w)] = (back / rtt, spaced / rtt)
+            proxy.close()
+    finally:
+        server.terminate()
+        server.wait()
+    return {"warm": warm, "sweep": sweep, "opened": opened, "cold": cold,
+            "resumed": resumed, "relay": relay}
+
+
+def timed(fn):
+    started = time.perf_counter()
+    fn()
+    return time.perf_counter() - started
+
+
+def report_tls(tls, who):
+    names = {"floor": "urllib (new conn)", "kept": "kept-alive floor", "openai_bg": "openai_bg",
+             "sdk": "SDK"}
+    print("\nHTTPS (TLS 1.3, ECDSA P-256 chain from the openssl command)")
+    header = "%-36s" % "measure" + "".join("%19s" % names[w] for w in who)
+    print(header)
+    print("-" * len(header))
+    for key, label in (("warm", "warm poll over TLS, per call"),
+                       ("sweep", "batch sweep: 200 ids x 8 threads"),
+                       ("cold", "cold process over TLS")):
+        print("%-36s" % label + "".join("%19s" % fmt_time(tls[key][w]) for w in who))
+    print("%-36s" % "  connections opened by the sweep" +
+          "".join("%19.0f" % tls["opened"][w] for w in who))
+    rtts = sorted({rtt for rtt, _ in tls["relay"]})
+    for rtt in rtts:
+        print("%-36s" % ("relay %.0f ms: round trips per poll" % (rtt * 1e3)) +
+              "".join("%19s" % ("%.2f / %.2f" % tls["relay"][(rtt, w)]) for w in who))
+    print("  (relay columns: back to back / polls 6 s apart)")
+    print("openai_bg TLS sessions resumed: %d of %d handshakes (after client.close())"
+          % tls["resumed"])
+
+
+def tls_targets(tls, has_sdk):
+    warm, sweep = tls["warm"], tls["sweep"]
+    worst_rtt = max(rtt for rtt, _ in tls["relay"])
+    targets = [
+        ("warm poll over TLS <= 1.3x kept-alive floor", warm["openai_bg"] / warm["kept"] <= 1.3),
+        ("sweep opens <= threads + 2 connections", tls["opened"]["openai_bg"] <= 10),
+        ("relay, 6 s apart: <= 1.2 round trips a poll",
+         tls["relay"][(worst_rtt, "openai_bg")][1] <= 1.2),
+    ]
+    if has_sdk:
+        targets += [
+            ("warm poll over TLS >= 3x faster than SDK", warm["sdk"] / warm["openai_bg"] >= 3),
+            ("TLS sweep >= 3x faster than SDK", sweep["sdk"] / sweep["openai_bg"] >= 3),
+            ("relay back to back <= 1.1x SDK's time",
+             tls["relay"][(worst_rtt, "openai_bg")][0]
+             <= 1.1 * tls["relay"][(worst_rtt, "sdk")][0]),
+            ("cold process over TLS >= 6x faster than SDK",
+             tls["cold"]["sdk"] / tls["cold"]["openai_bg"] >= 6),
+        ]
+    return targets
+
+
 # --- the report -------------------------------------------------------------
 
 def fmt_time(seconds):
@@ -310,6 +629,11 @@ def main(argv=None):
     finally:
         server.terminate()
         server.wait()
+    with tempfile.TemporaryDirectory() as folder:
+        files = make_tls_files(folder)
+        tls_who = ["kept", "floor", "openai_bg"] + (["sdk"] if has_sdk else [])
+        tls_python = dict(python, kept=sys.executable)
+        tls = measure_tls(tls_python, tls_who, files, quick) if files else None
     big = convert_times(sys.executable, big_items, 3 if quick else 15, False)
     if has_sdk:
         big["sdk"] = convert_times(sdk_python, big_items, 3 if quick else 5, True)["sdk"]
@@ -347,6 +671,10 @@ def main(argv=None):
     print("%-40s %s" % ("scaling: conversion of %s items" % "/".join(map(str, sizes)),
                         "  ".join(fmt_time(t) for t in scale)
                         + "   100x items cost %.0fx the time" % (scale[-1] / scale[0])))
+    if tls is not None:
+        report_tls(tls, tls_who)
+    else:
+        print("\nHTTPS: skipped (no openssl command to make a throwaway CA)")
     print()
     targets = [
         ("import <= 1.2x floor", imports["openai_bg"] / imports["floor"] <= 1.2),
@@ -361,6 +689,8 @@ def main(argv=None):
             ("cold start >= 8x faster than SDK",
              (cold["sdk"] - 0) / cold["openai_bg"] >= 8),
         ]
+    if tls is not None:
+        targets += tls_targets(tls, has_sdk)
     for name, met in targets:
         print("target %-42s %s" % (name, "met" if met else "MISSED"))
     print("finished in %.0f s" % elapsed)

@@ -3738,7 +3738,10 @@ def test_benchmark_smoke():
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
     for row in ("import (in-process)", "cold start", "warm poll, per call", "peak RSS",
-                "big body", "scaling", "target warm poll <= 1.15x floor"):
+                "big body", "scaling", "target warm poll <= 1.15x floor",
+                "warm poll over TLS, per call", "batch sweep: 200 ids x 8 threads",
+                "cold process over TLS", "relay 20 ms: round trips per poll",
+                "target warm poll over TLS <= 1.3x kept-alive floor"):
         assert row in done.stdout
 
 
