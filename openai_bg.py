@@ -1546,15 +1546,19 @@ _BUILT_IN_TOOL_TYPES = frozenset({
 })
 
 
-def _tool_part(item: JSONDict) -> Part:
+def _tool_part_class(kind: object) -> Callable[[JSONDict], Part]:
     """The one rule for items that are not message, reasoning or function
     call: a ``*_output`` item is a tool response, any other a tool call.
     Unlike the reference, which drops types it does not convert, we keep
     every one: never lost, never an exception."""
-    kind = item.get("type")
     if isinstance(kind, str) and kind.endswith("_output"):
-        return ServerToolResponsePart(item)
-    return ServerToolCallPart(item)
+        return ServerToolResponsePart
+    return ServerToolCallPart
+
+
+# The rule worked out once for the built-in types, the commonest items.
+_BUILT_IN_TOOL_PARTS = {kind: _tool_part_class(kind)
+                        for kind in _BUILT_IN_TOOL_TYPES}
 
 
 def _str_or_none(value: Any) -> Optional[str]:
@@ -1624,9 +1628,14 @@ def _parse_arguments(arguments: Any) -> Any:
 
 
 def _summary_text(summary: Any) -> str:
-    return "".join(text for text in (entry.get("text")
-                                     for entry in _dicts(summary))
-                   if isinstance(text, str))
+    if not isinstance(summary, list):
+        return ""
+    texts = []
+    for entry in summary:
+        text = entry.get("text") if isinstance(entry, dict) else None
+        if isinstance(text, str):
+            texts.append(text)
+    return "".join(texts)
 
 
 class _Output:
@@ -1651,30 +1660,33 @@ class _Output:
 
     def _walk(self, items: List[Any]) -> None:
         # One flat loop handing each item to its rule: a deep-research body
-        # has thousands of items, and this walk is most of the conversion.
+        # has thousands of items, and this walk is most of the conversion,
+        # so built-in tool items (the commonest) are handled in the loop.
         rules = {"reasoning": self._add_reasoning, "message": self._add_message,
-                 "function_call": self._add_function_call}
+                 "function_call": self._add_function_call,
+                 "mcp_list_tools": self._add_tool_list}
+        built_in, add_part = _BUILT_IN_TOOL_PARTS, self.parts.append
+        add_output = self.built_in_tool_outputs.append
         for item in items:
             if not isinstance(item, dict):
                 continue
             kind = item.get("type")
             if not isinstance(kind, str):
-                self._add_other(item)
-            elif kind in _BUILT_IN_TOOL_TYPES:
-                self._add_built_in(item)
-            else:
-                rules.get(kind, self._add_other)(item)
+                kind = ""
+            part_class = built_in.get(kind)
+            if part_class is not None:
+                add_output(item)
+                add_part(part_class(item))
+            rule = rules.get(kind)
+            if rule is not None:
+                rule(item)
+            elif part_class is None:
+                add_part(_tool_part_class(kind)(item))
 
-    def _add_built_in(self, item: JSONDict) -> None:
-        self.built_in_tool_outputs.append(item)
-        self.parts.append(_tool_part(item))
-        if item.get("type") == "mcp_list_tools":
-            self.tool_names.extend(
-                name for name in (_str_or_none(t.get("name"))
-                                  for t in _dicts(item.get("tools"))) if name)
-
-    def _add_other(self, item: JSONDict) -> None:
-        self.parts.append(_tool_part(item))
+    def _add_tool_list(self, item: JSONDict) -> None:
+        self.tool_names.extend(
+            name for name in (_str_or_none(t.get("name"))
+                              for t in _dicts(item.get("tools"))) if name)
 
     def _add_reasoning(self, item: JSONDict) -> None:
         self.history_parts.append({"server_tool_call": item})

@@ -290,17 +290,25 @@ class Sleeps(list):
         self.append(seconds)
 
 
-@pytest.fixture
-def client(api):
-    c = Client(api_key=KEY, base_url=api.url + "/v1")
+def make_client(base_url, **kwargs):
+    """A client on ``base_url`` that records its retry sleeps instead of sleeping."""
+    c = Client(api_key=KEY, base_url=base_url, **kwargs)
     c._sleep = Sleeps()
     return c
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+@pytest.fixture
+def client(api):
+    return make_client(api.url + "/v1")
+
+
+@pytest.fixture
+def closed_port():
+    """A port where connections are refused: bound (so nobody else takes it
+    during the test) but not listening."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[1]
 
 
 ###############################################################################
@@ -680,7 +688,7 @@ def test_spec_examples_convert_and_text_matches_sdk_output_text(name):
 def test_spec_example_texts_are_the_known_strings():
     assert convert(SPEC_EXAMPLES["retrieve"]).text.startswith("Silent circuits hum,")
     assert convert(SPEC_EXAMPLES["functions"]).text == ""
-    # The cancel example keeps its partial answer (decision 1).
+    # The cancel example keeps its partial answer (a cancelled job's output is kept).
     cancelled = convert(SPEC_EXAMPLES["cancel"])
     assert cancelled.text.endswith("Digital dawn breaks.")
     assert cancelled.error_code == "cancelled"
@@ -696,10 +704,14 @@ def test_completed_full_conversion():
     assert r.content.parts[1].server_tool_call == DEEP_RESEARCH["output"][1]
     assert r.text == FIRST + SECOND
     assert r.finish_reason is FinishReason.STOP
-    assert r.turn_complete is True and r.partial is False and r.interrupted is False
-    assert r.error_code is None and r.error_message is None
+    assert r.turn_complete is True
+    assert r.partial is False
+    assert r.interrupted is False
+    assert r.error_code is None
+    assert r.error_message is None
     meta = r.provider_metadata["openai"]
-    assert meta["response_id"] == "resp_abc" and meta["status"] == "completed"
+    assert meta["response_id"] == "resp_abc"
+    assert meta["status"] == "completed"
     assert meta["service_tier"] == "flex"
     assert meta["phase"] == "final_answer"
     assert meta["encrypted_content"] == "gAAAA-secret-blob"
@@ -812,17 +824,23 @@ def test_empty_text_and_empty_summary_make_no_parts():
 def test_pending_statuses(status):
     data = body(status, output=[message("partial")], usage=USAGE)
     r = convert(data, "resp_abc")
-    assert r.content is None and r.usage_metadata is None and r.finish_reason is None
-    assert r.turn_complete is False and r.partial is False
+    assert r.content is None
+    assert r.usage_metadata is None
+    assert r.finish_reason is None
+    assert r.turn_complete is False
+    assert r.partial is False
     assert r.provider_metadata == {"openai": {"response_id": "resp_abc", "status": status}}
-    assert not r.done and r.text == ""
+    assert not r.done
+    assert r.text == ""
     assert r.raw == data
 
 
 def test_failed_with_error():
     r = convert(body("failed", error={"code": "server_error", "message": "boom"}))
     assert (r.error_code, r.error_message) == ("server_error", "boom")
-    assert r.turn_complete is True and r.finish_reason is None and r.done
+    assert r.turn_complete is True
+    assert r.finish_reason is None
+    assert r.done
 
 
 def test_failed_without_error_uses_reference_defaults():
@@ -834,7 +852,8 @@ def test_cancelled():
     r = convert(body("cancelled", output=[message("half an ans")]))
     assert r.error_code == "cancelled"
     assert r.error_message == "Background response was cancelled"
-    assert r.turn_complete is True and r.finish_reason is None
+    assert r.turn_complete is True
+    assert r.finish_reason is None
     assert r.text == "half an ans"
 
 
@@ -847,14 +866,16 @@ def test_incomplete_finish_reasons(reason, expected):
     details = {"reason": reason} if reason else None
     r = convert(body("incomplete", output=[message("cut")], incomplete_details=details))
     assert r.finish_reason is expected
-    assert r.turn_complete is True and r.error_code is None
+    assert r.turn_complete is True
+    assert r.error_code is None
 
 
 def test_unknown_status_passes_through():
     r = convert(body("paused_for_review", output=[message("so far")]))
     assert r.status == "paused_for_review"
-    assert r.turn_complete is False and r.finish_reason is None
-    assert r.done  # decision 3: wait_response returns it rather than polling blindly
+    assert r.turn_complete is False
+    assert r.finish_reason is None
+    assert r.done  # wait_response returns it rather than polling blindly
     assert r.text == "so far"
 
 
@@ -897,7 +918,8 @@ def test_raw_is_out_of_repr_and_equality():
     b = convert(SPEC_EXAMPLES["retrieve"])
     b.raw = {"something": "else"}
     assert a == b
-    assert "raw" not in repr(a) and "Silent circuits" in repr(a)
+    assert "raw" not in repr(a)
+    assert "Silent circuits" in repr(a)
 
 
 def test_finish_reason_values_are_reference_strings():
@@ -918,28 +940,48 @@ def test_non_response_bodies_raise_decode_error(bad):
         convert(bad)
 
 
-@pytest.mark.parametrize("mutation", [
-    {"output": "a string"}, {"output": [1, None, "x", []]}, {"usage": [1, 2]},
-    {"usage": {"input_tokens": "12", "output_tokens": -5, "total_tokens": True}},
-    {"output": [{"type": "message", "content": [{"text": "no type"}, 5]}]},
-    {"output": [{"type": "message", "content": "flat"}]},
-    {"output": [{"type": "reasoning", "summary": [{"text": 5}, "x"]}]},
-    {"output": [{"type": "function_call", "name": 5, "arguments": 5, "call_id": 7}]},
-    {"output": [message("abc", annotations={0: [
+WRONG_TYPES = [
+    ("output is a string", {"output": "a string"},
+     lambda r: r.content is None and r.status == "completed"),
+    ("output items are not objects", {"output": [1, None, "x", []]},
+     lambda r: r.content is None),
+    ("usage is a list", {"usage": [1, 2]}, lambda r: r.usage_metadata is None),
+    ("counts are a string, negative, a bool",
+     {"usage": {"input_tokens": "12", "output_tokens": -5, "total_tokens": True}},
+     lambda r: (r.usage_metadata.prompt_token_count, r.usage_metadata.candidates_token_count,
+                r.usage_metadata.total_token_count) == (0, 0, 0)),
+    ("message content without types", {"output": [{"type": "message",
+                                                   "content": [{"text": "no type"}, 5]}]},
+     lambda r: r.text == "" and r.content is None),
+    ("message content flat", {"output": [{"type": "message", "content": "flat"}]},
+     lambda r: r.content is None),
+    ("summary texts of the wrong type", {"output": [{"type": "reasoning",
+                                                     "summary": [{"text": 5}, "x"]}]},
+     lambda r: r.content is None),
+    ("function call fields of the wrong type",
+     {"output": [{"type": "function_call", "name": 5, "arguments": 5, "call_id": 7}]},
+     lambda r: r.content.parts == [openai_bg.FunctionCallPart(name="", args={}, id=None)]),
+    ("citation fields of the wrong type", {"output": [message("abc", annotations={0: [
         {"type": "url_citation", "start_index": "0", "end_index": None, "url": 3}]})]},
-    {"error": "boom", "status": "failed"}, {"incomplete_details": "x",
-                                            "status": "incomplete"},
-    {"id": 42}, {"service_tier": ["x"]}])
-def test_wrong_types_give_a_best_effort_response(mutation):
+     lambda r: r.text == "abc" and r.citations == [openai_bg.CitationSource()]),
+    ("error is a string", {"error": "boom", "status": "failed"},
+     lambda r: (r.error_code, r.error_message) == ("unknown", "Background response failed")),
+    ("incomplete details is a string", {"incomplete_details": "x", "status": "incomplete"},
+     lambda r: r.finish_reason is FinishReason.STOP),
+    ("id is a number", {"id": 42}, lambda r: r.response_id == "resp_abc"),
+    ("service tier is a list", {"service_tier": ["x"]},
+     lambda r: "service_tier" not in r.provider_metadata["openai"]),
+]
+
+
+@pytest.mark.parametrize("name,mutation,expected", WRONG_TYPES,
+                         ids=[case[0] for case in WRONG_TYPES])
+def test_wrong_types_give_a_best_effort_response(name, mutation, expected):
     data = body(output=[message("ok")], usage=USAGE)
     data.update(mutation)
     r = convert(data, "resp_abc")
-    assert isinstance(r, LlmResponse)
-    json.dumps(r.to_dict())
-    if isinstance(mutation.get("usage"), dict):
-        u = r.usage_metadata
-        assert (u.prompt_token_count, u.candidates_token_count, u.total_token_count) == (
-            0, 0, 0)
+    assert expected(r)
+    json.dumps(r.to_dict(), allow_nan=False)
 
 
 ###############################################################################
@@ -967,9 +1009,11 @@ def test_cancel_posts_no_body_and_converts_answer(api, client):
     r = client.cancel_response("resp_abc")
     (req,) = api.requests
     assert (req.method, req.path) == ("POST", "/v1/responses/resp_abc/cancel")
-    assert req.body == b"" and req.headers["content-length"] == "0"
+    assert req.body == b""
+    assert req.headers["content-length"] == "0"
     assert req.headers.get("content-type") in (None, "application/json")
-    assert r.status == "cancelled" and r.text == "partial"
+    assert r.status == "cancelled"
+    assert r.text == "partial"
 
 
 def test_cancel_of_finished_job_reports_its_real_status(api, client):
@@ -977,7 +1021,9 @@ def test_cancel_of_finished_job_reports_its_real_status(api, client):
     api.on("POST", "/v1/responses/resp_abc/cancel",
            reply(200, body("completed", output=[message("done")])))
     r = client.cancel_response("resp_abc")
-    assert r.status == "completed" and r.error_code is None and r.text == "done"
+    assert r.status == "completed"
+    assert r.error_code is None
+    assert r.text == "done"
 
 
 def test_create_adds_background_and_store_and_passes_params(api, client):
@@ -985,7 +1031,9 @@ def test_create_adds_background_and_store_and_passes_params(api, client):
     r = client.create_response(model="o3-deep-research", input="Question?",
                                tools=[{"type": "web_search_preview"}],
                                future_param={"x": 1})
-    assert r.response_id == "resp_new" and r.status == "queued" and not r.done
+    assert r.response_id == "resp_new"
+    assert r.status == "queued"
+    assert not r.done
     (req,) = api.requests
     assert req.headers["content-type"] == "application/json"
     assert req.json() == {"model": "o3-deep-research", "input": "Question?",
@@ -997,7 +1045,8 @@ def test_create_respects_caller_background_and_store(api, client):
     api.on("POST", "/v1/responses", reply(200, body("completed")))
     client.create_response(model="m", input="q", background=False, store=False)
     sent = api.requests[0].json()
-    assert sent["background"] is False and sent["store"] is False
+    assert sent["background"] is False
+    assert sent["store"] is False
 
 
 @pytest.mark.parametrize("kwargs,error", [
@@ -1059,7 +1108,8 @@ def test_bad_client_arguments(kwargs):
 
 def test_repr_never_shows_the_key():
     c = Client(api_key=KEY, organization="org_1")
-    assert KEY not in repr(c) and "org_1" in repr(c)
+    assert KEY not in repr(c)
+    assert "org_1" in repr(c)
     assert KEY not in str(c)
 
 
@@ -1076,7 +1126,8 @@ def test_module_level_functions_use_a_default_client(api, monkeypatch):
     assert openai_bg.create_and_wait(model="m", input="q").text == "hi"
     assert openai_bg.cancel_response("r9").status == "cancelled"
     first = openai_bg._default_client
-    assert first is not None and openai_bg._client() is first
+    assert first is not None
+    assert openai_bg._client() is first
     assert [r.method for r in api.requests] == ["POST", "GET", "GET", "POST", "GET", "POST"]
 
 
@@ -1135,13 +1186,16 @@ def test_status_errors(api, status, cls):
         c.poll_response("r1")
     exc = info.value
     assert type(exc) is cls
-    assert isinstance(exc, openai_bg.APIError) and isinstance(exc, OpenAIError)
-    assert exc.status_code == status and exc.request_id == "req_123"
+    assert isinstance(exc, openai_bg.APIError)
+    assert isinstance(exc, OpenAIError)
+    assert exc.status_code == status
+    assert exc.request_id == "req_123"
     assert (exc.code, exc.type, exc.param) == ("not_found", "invalid_request_error",
                                                "response_id")
     assert exc.body == error
     assert "Response with id 'r1' not found." in str(exc)
-    assert str(status) in str(exc) and "req_123" in str(exc)
+    assert str(status) in str(exc)
+    assert "req_123" in str(exc)
     assert exc.headers["x-request-id"] == "req_123"
 
 
@@ -1189,7 +1243,8 @@ def test_malformed_responses_over_the_wire(api, client, mutation, check):
     data.update(mutation)
     api.on("GET", "/v1/responses/r1", reply(200, data))
     r = client.poll_response("r1")
-    assert isinstance(r, LlmResponse) and check(r)
+    assert isinstance(r, LlmResponse)
+    assert check(r)
 
 
 def test_redirects_are_not_followed_and_credentials_stay_home(api):
@@ -1206,7 +1261,8 @@ def test_redirects_are_not_followed_and_credentials_stay_home(api):
             c.poll_response("r1")
         assert info.value.status_code == 302
         assert info.value.location == elsewhere.url + "/steal"
-        assert elsewhere.url + "/steal" in str(info.value) and "base_url" in str(info.value)
+        assert elsewhere.url + "/steal" in str(info.value)
+        assert "base_url" in str(info.value)
         with pytest.raises(openai_bg.RedirectError):
             c.cancel_response("r1")
         assert elsewhere.requests == []
@@ -1215,8 +1271,8 @@ def test_redirects_are_not_followed_and_credentials_stay_home(api):
         elsewhere.close()
 
 
-def test_connection_refused(api):
-    c = Client(api_key=KEY, base_url="http://127.0.0.1:%d" % free_port(), max_retries=0)
+def test_connection_refused(api, closed_port):
+    c = Client(api_key=KEY, base_url="http://127.0.0.1:%d" % closed_port, max_retries=0)
     with pytest.raises(APIConnectionError) as info:
         c.poll_response("r1")
     assert not isinstance(info.value, APITimeoutError)
@@ -1233,7 +1289,8 @@ def test_poll_retries_5xx_with_backoff(api, client):
     assert client.poll_response("r1").status == "completed"
     assert len(api.requests) == 3
     first, second = client._sleep
-    assert 0.375 <= first <= 0.5 and 0.75 <= second <= 1.0
+    assert 0.375 <= first <= 0.5
+    assert 0.75 <= second <= 1.0
 
 
 @pytest.mark.parametrize("status", [408, 409, 429, 500, 503, 504])
@@ -1248,14 +1305,16 @@ def test_permanent_statuses_are_not_retried(api, client, status):
     api.on("GET", "/v1/responses/r1", reply(status, b""), reply(200, body(rid="r1")))
     with pytest.raises(APIStatusError):
         client.poll_response("r1")
-    assert len(api.requests) == 1 and client._sleep == []
+    assert len(api.requests) == 1
+    assert client._sleep == []
 
 
 def test_retries_are_bounded_by_max_retries(api, client):
     api.on("POST", "/v1/responses/r1/cancel", reply(503, b"busy"))
     with pytest.raises(openai_bg.InternalServerError):
         client.cancel_response("r1")
-    assert len(api.requests) == 3 and len(client._sleep) == 2
+    assert len(api.requests) == 3
+    assert len(client._sleep) == 2
 
 
 def test_max_retries_zero_means_one_attempt(api):
@@ -1303,7 +1362,8 @@ def test_long_server_hints_mean_do_not_retry(api, client, headers):
     api.on("GET", "/v1/responses/r1", reply(429, b"", headers), reply(200, body(rid="r1")))
     with pytest.raises(openai_bg.RateLimitError):
         client.poll_response("r1")
-    assert len(api.requests) == 1 and client._sleep == []
+    assert len(api.requests) == 1
+    assert client._sleep == []
 
 
 @pytest.mark.parametrize("value", ["soon", "", "nan", "-5"])
@@ -1368,64 +1428,49 @@ def test_create_400_is_a_clean_rejection(api, client):
     assert len(api.requests) == 1
 
 
-def test_create_retried_when_connection_refused():
-    c = Client(api_key=KEY, base_url="http://127.0.0.1:%d" % free_port())
-    c._sleep = Sleeps()
+def test_create_retried_when_connection_refused(closed_port):
+    c = make_client("http://127.0.0.1:%d" % closed_port)
     with pytest.raises(APIConnectionError) as info:
         c.create_response(model="m", input="q")
     assert len(c._sleep) == 2  # nothing was sent, so retrying is safe
     assert info.value.may_have_been_created is False
 
 
-def test_create_not_retried_after_reset_once_sent():
-    server = RawServer(reset)
-    try:
-        c = Client(api_key=KEY, base_url=server.url)
-        c._sleep = Sleeps()
-        with pytest.raises(APIConnectionError) as info:
-            c.create_response(model="m", input="q")
-        assert info.value.may_have_been_created is True
-        assert "may have been created" in str(info.value)
-        assert server.connections == 1 and c._sleep == []
-    finally:
-        server.close()
+def test_create_not_retried_after_reset_once_sent(raw_server):
+    server = raw_server(reset)
+    c = make_client(server.url)
+    with pytest.raises(APIConnectionError) as info:
+        c.create_response(model="m", input="q")
+    assert info.value.may_have_been_created is True
+    assert "may have been created" in str(info.value)
+    assert server.connections == 1
+    assert c._sleep == []
 
 
-def test_create_not_retried_after_timeout_once_sent():
-    server = RawServer(lambda conn: time.sleep(3))
-    try:
-        c = Client(api_key=KEY, base_url=server.url, timeout=0.5)
-        c._sleep = Sleeps()
-        with pytest.raises(APITimeoutError) as info:
-            c.create_response(model="m", input="q")
-        assert info.value.may_have_been_created is True
-        assert server.connections == 1
-    finally:
-        server.close()
+def test_create_not_retried_after_timeout_once_sent(raw_server):
+    server = raw_server(lambda conn: time.sleep(3))
+    c = make_client(server.url, timeout=0.5)
+    with pytest.raises(APITimeoutError) as info:
+        c.create_response(model="m", input="q")
+    assert info.value.may_have_been_created is True
+    assert server.connections == 1
 
 
-def test_poll_retries_timeouts():
-    server = RawServer(lambda conn: time.sleep(2))
-    try:
-        c = Client(api_key=KEY, base_url=server.url, timeout=0.3)
-        c._sleep = Sleeps()
-        with pytest.raises(APITimeoutError):
-            c.poll_response("r1")
-        assert server.connections == 3 and len(c._sleep) == 2
-    finally:
-        server.close()
+def test_poll_retries_timeouts(raw_server):
+    server = raw_server(lambda conn: time.sleep(2))
+    c = make_client(server.url, timeout=0.3)
+    with pytest.raises(APITimeoutError):
+        c.poll_response("r1")
+    assert server.connections == 3
+    assert len(c._sleep) == 2
 
 
-def test_poll_retries_resets():
-    server = RawServer(reset)
-    try:
-        c = Client(api_key=KEY, base_url=server.url)
-        c._sleep = Sleeps()
-        with pytest.raises(APIConnectionError):
-            c.poll_response("r1")
-        assert server.connections == 3
-    finally:
-        server.close()
+def test_poll_retries_resets(raw_server):
+    server = raw_server(reset)
+    c = make_client(server.url)
+    with pytest.raises(APIConnectionError):
+        c.poll_response("r1")
+    assert server.connections == 3
 
 
 ###############################################################################
@@ -1441,32 +1486,25 @@ def trickle(headers, body_bytes, pause):
     return behaviour
 
 
-def test_trickling_body_is_bounded_by_timeout():
+def test_trickling_body_is_bounded_by_timeout(raw_server):
     data = json.dumps(body()).encode()
     head = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(data)
-    server = RawServer(trickle(head, data, 0.05))
-    try:
-        c = Client(api_key=KEY, base_url=server.url, timeout=1.0, max_retries=0)
-        started = time.monotonic()
-        with pytest.raises(APITimeoutError):
-            c.poll_response("r1")
-        # Each byte arrives well within the timeout; only a total deadline stops it
-        # (the whole body would take len(data) * 0.05 s, over 15 s).
-        assert time.monotonic() - started < 3.0
-    finally:
-        server.close()
+    server = raw_server(trickle(head, data, 0.05))
+    c = Client(api_key=KEY, base_url=server.url, timeout=1.0, max_retries=0)
+    with pytest.raises(APITimeoutError):
+        c.poll_response("r1")
+    # Each byte arrives well within the timeout, and the whole body would
+    # arrive (after len(data) * 0.05 s, over 15 s): only a total deadline
+    # makes this a timeout rather than a success.
 
 
-def test_trickling_headers_are_bounded_by_timeout():
-    server = RawServer(trickle(b"", b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 400, 0.05))
-    try:
-        c = Client(api_key=KEY, base_url=server.url, timeout=1.0, max_retries=0)
-        started = time.monotonic()
-        with pytest.raises(APITimeoutError):
-            c.poll_response("r1")
-        assert time.monotonic() - started < 3.0
-    finally:
-        server.close()
+def test_trickling_headers_are_bounded_by_timeout(raw_server):
+    server = raw_server(trickle(b"", b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 400, 0.05))
+    c = Client(api_key=KEY, base_url=server.url, timeout=1.0, max_retries=0)
+    with pytest.raises(APITimeoutError):
+        c.poll_response("r1")
+    # (400 header bytes at 0.05 s each would arrive after 20 s: only a total
+    # deadline makes this a timeout.)
 
 
 def test_body_size_limit_declared(api):
@@ -1474,35 +1512,29 @@ def test_body_size_limit_declared(api):
     api.on("GET", "/responses/r1", reply(200, body(output=[message("x" * 5000)])))
     with pytest.raises(openai_bg.ResponseTooLargeError) as info:
         c.poll_response("r1")
-    assert info.value.limit == 1000 and "1000" in str(info.value)
+    assert info.value.limit == 1000
+    assert "1000" in str(info.value)
 
 
-def test_body_size_limit_without_content_length():
+def test_body_size_limit_without_content_length(raw_server):
     data = json.dumps(body(output=[message("x" * 5000)])).encode()
-    server = RawServer(lambda conn: conn.sendall(
+    server = raw_server(lambda conn: conn.sendall(
         b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + data))
-    try:
-        c = Client(api_key=KEY, base_url=server.url, max_response_bytes=1000)
-        c._sleep = Sleeps()
-        with pytest.raises(openai_bg.ResponseTooLargeError):
-            c.poll_response("r1")
-        assert server.connections == 1  # a body too big stays too big
-    finally:
-        server.close()
+    c = make_client(server.url, max_response_bytes=1000)
+    with pytest.raises(openai_bg.ResponseTooLargeError):
+        c.poll_response("r1")
+    assert server.connections == 1  # a body too big stays too big
 
 
-def test_body_size_limit_with_lying_chunked_answer():
+def test_body_size_limit_with_lying_chunked_answer(raw_server):
     # Content-Length says 10, but the body is chunked (which wins) and huge.
     chunk = b"x" * 4000
     answer = (b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\nTransfer-Encoding: chunked\r\n\r\n"
               + (b"%x\r\n" % len(chunk) + chunk + b"\r\n") * 5 + b"0\r\n\r\n")
-    server = RawServer(lambda conn: conn.sendall(answer))
-    try:
-        c = Client(api_key=KEY, base_url=server.url, max_response_bytes=1000, max_retries=0)
-        with pytest.raises(openai_bg.ResponseTooLargeError):
-            c.poll_response("r1")
-    finally:
-        server.close()
+    server = raw_server(lambda conn: conn.sendall(answer))
+    c = Client(api_key=KEY, base_url=server.url, max_response_bytes=1000, max_retries=0)
+    with pytest.raises(openai_bg.ResponseTooLargeError):
+        c.poll_response("r1")
 
 
 def test_default_body_limit_is_generous():
@@ -1521,29 +1553,23 @@ def test_default_body_limit_is_generous():
     ("not HTTP", lambda conn: conn.sendall(b"SSH-2.0-OpenSSH\r\n\r\n")),
     ("bad chunking", lambda conn: conn.sendall(
         b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nab\r\n"))])
-def test_broken_http_answers_raise_connection_errors(name, behaviour):
-    server = RawServer(behaviour)
-    try:
-        c = Client(api_key=KEY, base_url=server.url)
-        c._sleep = Sleeps()
-        with pytest.raises(APIConnectionError) as info:
-            c.poll_response("r1")
-        assert not isinstance(info.value, APITimeoutError)
-        assert server.connections == 3  # each is worth retrying for a poll
-    finally:
-        server.close()
+def test_broken_http_answers_raise_connection_errors(name, behaviour, raw_server):
+    server = raw_server(behaviour)
+    c = make_client(server.url)
+    with pytest.raises(APIConnectionError) as info:
+        c.poll_response("r1")
+    assert not isinstance(info.value, APITimeoutError)
+    assert server.connections == 3  # each is worth retrying for a poll
 
 
 ###############################################################################
 # Secrets
 ###############################################################################
 
-def test_the_key_never_appears_in_errors_or_logs(api, caplog):
+def test_the_key_never_appears_in_errors_or_logs(api, caplog, closed_port):
     azure = "azure-key-value-123456"
-    c = Client(api_key=KEY, base_url=api.url, max_retries=1,
-               default_headers={"api-key": azure},
-               default_query={"token": "query-token-98765"})
-    c._sleep = Sleeps()
+    c = make_client(api.url, max_retries=1, default_headers={"api-key": azure},
+                    default_query={"token": "query-token-98765"})
     echo = {"error": {"message": "Incorrect API key provided: %s (%s)" % (KEY, azure),
                       "type": "invalid_request_error", "code": "invalid_api_key"}}
     api.on("GET", "/responses/r1", reply(401, echo))
@@ -1555,7 +1581,7 @@ def test_the_key_never_appears_in_errors_or_logs(api, caplog):
         for call in (lambda: c.poll_response("r1"), lambda: c.poll_response("r2"),
                      lambda: c.poll_response("r3"),
                      lambda: c.create_response(model="m", input="q"),
-                     lambda: Client(api_key=KEY, base_url="http://127.0.0.1:%d" % free_port(),
+                     lambda: Client(api_key=KEY, base_url="http://127.0.0.1:%d" % closed_port,
                                     max_retries=0).poll_response("r4")):
             with pytest.raises(OpenAIError) as info:
                 call()
@@ -1563,10 +1589,14 @@ def test_the_key_never_appears_in_errors_or_logs(api, caplog):
     assert "[redacted]" in str(errors[0])
     for exc in errors:
         for text in (str(exc), repr(exc), repr(exc.args), repr(getattr(exc, "body", ""))):
-            assert KEY not in text and azure not in text
+            assert KEY not in text
+            assert azure not in text
             assert "query-token-98765" not in text
-    assert caplog.records and KEY not in caplog.text and azure not in caplog.text
-    assert KEY not in repr(c) and azure not in repr(c)
+    assert caplog.records
+    assert KEY not in caplog.text
+    assert azure not in caplog.text
+    assert KEY not in repr(c)
+    assert azure not in repr(c)
 
 
 ###############################################################################
@@ -1606,12 +1636,12 @@ def test_tls_is_verified_by_default(tls_api, monkeypatch, tmp_path):
     empty.mkdir()
     monkeypatch.setenv("SSL_CERT_DIR", str(empty))
     monkeypatch.delenv("SSL_CERT_FILE", raising=False)
-    c = Client(api_key=KEY, base_url=tls_api.url + "/v1")
-    c._sleep = Sleeps()
+    c = make_client(tls_api.url + "/v1")
     with pytest.raises(APIConnectionError) as info:
         c.poll_response("r1")
     assert "CERTIFICATE" in str(info.value).upper()
-    assert tls_api.requests == [] and c._sleep == []  # not retried
+    assert tls_api.requests == []
+    assert c._sleep == []  # not retried
 
 
 @pytest.mark.parametrize("variable", ["REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE"])
@@ -1638,11 +1668,13 @@ def test_http_proxy_and_no_proxy(api, monkeypatch):
         monkeypatch.setenv("http_proxy", proxy.url)
         r = Client(api_key=KEY, base_url=api.url + "/v1").poll_response("r1")
         assert r.provider_metadata["openai"]["service_tier"] == "via-proxy"
-        assert proxy.paths() == [target] and api.requests == []
+        assert proxy.paths() == [target]
+        assert api.requests == []
         monkeypatch.setenv("NO_PROXY", "127.0.0.1")
         monkeypatch.setenv("no_proxy", "127.0.0.1")
         Client(api_key=KEY, base_url=api.url + "/v1").poll_response("r1")
-        assert len(proxy.requests) == 1 and len(api.requests) == 1
+        assert len(proxy.requests) == 1
+        assert len(api.requests) == 1
     finally:
         proxy.close()
 
@@ -1784,17 +1816,85 @@ def check_converter(data):
     except APIResponseDecodeError:
         return
     assert isinstance(r, LlmResponse)
-    assert isinstance(r.text, str) and isinstance(r.done, bool)
+    assert isinstance(r.text, str)
+    assert isinstance(r.done, bool)
     json.dumps(r.to_dict())
 
 
+texts = st.text(max_size=12)
+annotations = st.fixed_dictionaries({
+    "type": st.sampled_from(["url_citation", "file_citation"]),
+    "start_index": st.integers(0, 40) | st.none(), "end_index": st.integers(0, 40) | st.none(),
+    "url": texts | st.none(), "title": texts})
+content_entries = st.one_of(
+    st.fixed_dictionaries({"type": st.just("output_text"), "text": texts,
+                           "annotations": st.lists(annotations, max_size=3)}),
+    st.fixed_dictionaries({"type": st.just("refusal"), "refusal": texts}), json_values)
+output_items = st.one_of(
+    st.fixed_dictionaries({"type": st.just("message"), "role": st.just("assistant"),
+                           "content": st.lists(content_entries, max_size=3)},
+                          optional={"phase": texts}),
+    st.fixed_dictionaries({"type": st.just("reasoning"), "summary": st.lists(
+        st.fixed_dictionaries({"type": st.just("summary_text"), "text": texts}), max_size=3)},
+        optional={"encrypted_content": texts}),
+    st.fixed_dictionaries({"type": st.just("function_call"), "name": texts, "call_id": texts,
+                           "arguments": texts | json_values.map(json.dumps)}),
+    st.fixed_dictionaries({"type": st.sampled_from(sorted(openai_bg._BUILT_IN_TOOL_TYPES) + [
+        "custom_tool_call", "x_output", "new_item_type"]), "id": texts},
+        optional={"tools": st.lists(st.fixed_dictionaries({"name": texts}), max_size=2)}),
+    json_values)
+counts = st.integers(-3, 10 ** 6) | json_values
+response_bodies = st.fixed_dictionaries(
+    {"id": texts, "object": st.just("response"),
+     "status": st.sampled_from(["queued", "in_progress", "completed", "incomplete", "failed",
+                                "cancelled", "new_status"]),
+     "output": st.lists(output_items, max_size=6)},
+    optional={"usage": st.fixed_dictionaries({}, optional={
+        "input_tokens": counts, "output_tokens": counts, "total_tokens": counts,
+        "output_tokens_details": st.fixed_dictionaries({}, optional={
+            "reasoning_tokens": counts})}) | json_values,
+        "error": st.fixed_dictionaries({}, optional={"code": texts, "message": texts}),
+        "incomplete_details": st.fixed_dictionaries({}, optional={"reason": st.sampled_from(
+            ["max_output_tokens", "content_filter", "other"])}),
+        "service_tier": texts | json_values})
+
+
+def expected_text(data):
+    """The answer text, worked out independently of the converter."""
+    if data["status"] in ("queued", "in_progress"):
+        return ""
+    return "".join(entry["text"] for item in data["output"]
+                   if isinstance(item, dict) and item.get("type") == "message"
+                   and isinstance(item.get("content"), list)
+                   for entry in item["content"]
+                   if isinstance(entry, dict) and entry.get("type") == "output_text"
+                   and isinstance(entry.get("text"), str))
+
+
 @settings(max_examples=300, deadline=None)
+@given(response_bodies)
+def test_converter_on_response_shaped_bodies(data):
+    r = openai_bg._response_from_json(copy.deepcopy(data), "resp_x")
+    assert r.status == data["status"]
+    assert r.done == (data["status"] not in ("queued", "in_progress"))
+    assert r.text == expected_text(data)
+    assert r.raw == data
+    for source in r.citations:
+        assert source.start_index is None or 0 <= source.start_index <= len(r.text) + 40
+    json.dumps(r.to_dict(), allow_nan=False)
+    if r.done:
+        kinds = [item.get("type") for item in data["output"] if isinstance(item, dict)]
+        assert len(r.provider_metadata["openai"].get("built_in_tool_outputs", [])) == sum(
+            isinstance(kind, str) and kind in openai_bg._BUILT_IN_TOOL_TYPES for kind in kinds)
+
+
+@settings(max_examples=100, deadline=None)
 @given(json_values)
 def test_converter_accepts_arbitrary_json(data):
     check_converter(data)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(st.sampled_from(sorted(SPEC_EXAMPLES) + ["deep"]), json_values, st.data())
 def test_converter_accepts_mutated_real_bodies(name, value, data):
     base = DEEP_RESEARCH if name == "deep" else SPEC_EXAMPLES[name]
@@ -1837,9 +1937,11 @@ def test_wait_returns_after_n_polls(api, client, clock):
            reply(200, body("completed", rid="r1", output=[message("answer")])))
     seen = []
     r = client.wait_response("r1", on_update=seen.append)
-    assert r.text == "answer" and r.status == "completed"
+    assert r.text == "answer"
+    assert r.status == "completed"
     assert [s.status for s in seen] == ["queued", "in_progress", "in_progress", "completed"]
-    assert len(api.requests) == 4 and len(clock.sleeps) == 3
+    assert len(api.requests) == 4
+    assert len(clock.sleeps) == 3
 
 
 @pytest.mark.parametrize("status", ["failed", "cancelled", "incomplete", "new_status"])
@@ -1854,9 +1956,12 @@ def test_wait_timeout_without_cancel(api, client, clock):
     with pytest.raises(openai_bg.WaitTimeoutError) as info:
         client.wait_response("r1", timeout=30)
     exc = info.value
-    assert isinstance(exc, TimeoutError) and isinstance(exc, OpenAIError)
-    assert exc.response.status == "in_progress" and exc.response_id == "r1"
-    assert exc.cancelled is False and 30 <= exc.elapsed <= 31
+    assert isinstance(exc, TimeoutError)
+    assert isinstance(exc, OpenAIError)
+    assert exc.response.status == "in_progress"
+    assert exc.response_id == "r1"
+    assert exc.cancelled is False
+    assert 30 <= exc.elapsed <= 31
     assert api.paths("POST") == []
 
 
@@ -1903,8 +2008,8 @@ def test_wait_survives_transient_errors(api, client, clock):
     assert len(api.requests) == 8
 
 
-def test_wait_fails_fast_when_no_server_ever_answered(client, clock):
-    client.base_url = "http://127.0.0.1:%d" % free_port()
+def test_wait_fails_fast_when_no_server_ever_answered(client, clock, closed_port):
+    client.base_url = "http://127.0.0.1:%d" % closed_port
     with pytest.raises(APIConnectionError) as info:
         client.wait_response("r1", timeout=20)
     assert info.value.response_id == "r1"
@@ -1949,7 +2054,8 @@ def test_wait_404_after_ten_minutes_mentions_expiry(api, client, clock):
     api.on("GET", "/v1/responses/r1", answer)
     with pytest.raises(openai_bg.NotFoundError) as info:
         client.wait_response("r1")
-    assert "store=false" in str(info.value) and "10 minutes" in str(info.value)
+    assert "store=false" in str(info.value)
+    assert "10 minutes" in str(info.value)
 
 
 def test_wait_fixed_interval_and_server_hint(api, client, clock):
@@ -2035,8 +2141,9 @@ def test_create_and_wait_returns_final_result(api, client, clock):
            reply(200, body("completed", rid="r1", output=[message("done")])))
     seen = []
     r = client.create_and_wait(model="m", input="q", on_update=seen.append)
-    assert r.text == "done" and [s.status for s in seen] == ["queued", "in_progress",
-                                                              "completed"]
+    assert r.text == "done"
+    assert ([s.status for s in seen] == ["queued", "in_progress",
+                                                              "completed"])
 
 
 ###############################################################################
@@ -2051,7 +2158,8 @@ def cli(api, *args, stdin=None, env=None, prefix=("openai_bg.py",)):
     environment.update(env or {})
     done = subprocess.run([sys.executable, *prefix, *args], cwd=HERE, input=stdin,
                           capture_output=True, text=True, env=environment, timeout=60)
-    assert KEY not in done.stdout and KEY not in done.stderr
+    assert KEY not in done.stdout
+    assert KEY not in done.stderr
     assert "Traceback" not in done.stderr
     return done
 
@@ -2062,7 +2170,8 @@ def test_cli_create_prints_the_id(api):
                "--instructions", "Be brief.", "--param", "max_tool_calls=5",
                "--param", "service_tier=flex", "--param", 'reasoning={"summary": "auto"}',
                "What is new?")
-    assert done.returncode == 0 and done.stdout == "resp_new\n"
+    assert done.returncode == 0
+    assert done.stdout == "resp_new\n"
     assert api.requests[0].json() == {
         "model": "o3-deep-research", "input": "What is new?", "instructions": "Be brief.",
         "tools": [{"type": "web_search_preview"}], "max_tool_calls": 5,
@@ -2074,7 +2183,8 @@ def test_cli_create_reads_stdin_and_module_entry_point(api):
     api.on("POST", "/v1/responses", reply(200, body("queued", rid="resp_new")))
     done = cli(api, "create", "--model", "m", "-", stdin="from stdin\n",
                prefix=("-m", "openai_bg"))
-    assert done.returncode == 0 and done.stdout.strip() == "resp_new"
+    assert done.returncode == 0
+    assert done.stdout.strip() == "resp_new"
     assert api.requests[0].json()["input"] == "from stdin\n"
 
 
@@ -2087,7 +2197,9 @@ def test_cli_poll(api):
     assert "2. ITER news\n   https://example.org/iter" in done.stdout
     api.on("GET", "/v1/responses/r2", reply(200, body("in_progress", rid="r2")))
     done = cli(api, "poll", "r2")
-    assert done.returncode == 6 and done.stdout == "" and "in_progress" in done.stderr
+    assert done.returncode == 6
+    assert done.stdout == ""
+    assert "in_progress" in done.stderr
 
 
 def test_cli_json_output(api):
@@ -2106,7 +2218,8 @@ def test_cli_wait_progress_and_exit_codes(api):
            reply(200, body("in_progress", rid="r1")), reply(200, body("in_progress", rid="r1")),
            reply(200, body("completed", rid="r1", output=[message("final answer")])))
     done = cli(api, "wait", "r1", "--interval", "0.05")
-    assert done.returncode == 0 and done.stdout == "final answer\n"
+    assert done.returncode == 0
+    assert done.stdout == "final answer\n"
     progress = [line for line in done.stderr.splitlines() if line.startswith("r1: ")]
     assert [line.split(",")[0] for line in progress] == [
         "r1: queued", "r1: in_progress", "r1: completed"]
@@ -2118,7 +2231,8 @@ def test_cli_wait_unsuccessful_endings(api, status, code):
     api.on("GET", "/v1/responses/r1", reply(200, body(status, rid="r1", error={
         "code": "server_error", "message": "it broke"} if status == "failed" else None)))
     done = cli(api, "wait", "r1")
-    assert done.returncode == code and status in done.stderr
+    assert done.returncode == code
+    assert status in done.stderr
     if status == "failed":
         assert "it broke" in done.stderr
 
@@ -2127,11 +2241,13 @@ def test_cli_wait_timeout_and_cancel(api):
     api.on("GET", "/v1/responses/r1", reply(200, body("in_progress", rid="r1")))
     api.on("POST", "/v1/responses/r1/cancel", reply(200, body("cancelled", rid="r1")))
     done = cli(api, "wait", "r1", "--timeout", "0.3", "--interval", "0.1")
-    assert done.returncode == 5 and "still in_progress" in done.stderr
+    assert done.returncode == 5
+    assert "still in_progress" in done.stderr
     assert api.paths("POST") == []
     done = cli(api, "wait", "r1", "--timeout", "0.3", "--interval", "0.1",
                "--cancel-on-timeout")
-    assert done.returncode == 5 and api.paths("POST") == ["/v1/responses/r1/cancel"]
+    assert done.returncode == 5
+    assert api.paths("POST") == ["/v1/responses/r1/cancel"]
 
 
 def test_cli_cancel(api):
@@ -2139,7 +2255,8 @@ def test_cli_cancel(api):
     api.on("POST", "/v1/responses/r2/cancel", reply(200, body("completed", rid="r2")))
     assert cli(api, "cancel", "r1").returncode == 0
     done = cli(api, "cancel", "r2")
-    assert done.returncode == 1 and "completed" in done.stderr
+    assert done.returncode == 1
+    assert "completed" in done.stderr
 
 
 def test_cli_run(api):
@@ -2147,7 +2264,8 @@ def test_cli_run(api):
     api.on("GET", "/v1/responses/r1", reply(200, body("completed", rid="r1",
                                                       output=[message("ran")])))
     done = cli(api, "run", "--model", "m", "--interval", "0.05", "question")
-    assert done.returncode == 0 and done.stdout == "ran\n"
+    assert done.returncode == 0
+    assert done.stdout == "ran\n"
     assert "created r1" in done.stderr
 
 
@@ -2159,13 +2277,15 @@ def test_cli_api_errors(api, status, code, words):
     done = cli(api, "poll", "r1", "--max-retries", "0")
     assert done.returncode == code
     (line,) = done.stderr.strip().splitlines()[-1:]
-    assert words in line and "req_42" in line
+    assert words in line
+    assert "req_42" in line
 
 
-def test_cli_network_error(api):
+def test_cli_network_error(api, closed_port):
     done = cli(api, "poll", "r1", "--max-retries", "0", "--base-url",
-               "http://127.0.0.1:%d/v1" % free_port())
-    assert done.returncode == 4 and "network error" in done.stderr
+               "http://127.0.0.1:%d/v1" % closed_port)
+    assert done.returncode == 4
+    assert "network error" in done.stderr
 
 
 @pytest.mark.parametrize("args", [[], ["poll"], ["create", "q"], ["bogus"],
@@ -2178,13 +2298,15 @@ def test_cli_usage_errors(api, args):
 
 def test_cli_missing_key(api):
     done = cli(api, "poll", "r1", env={"OPENAI_API_KEY": ""})
-    assert done.returncode == 2 and "OPENAI_API_KEY" in done.stderr
+    assert done.returncode == 2
+    assert "OPENAI_API_KEY" in done.stderr
 
 
 def test_cli_help_everywhere(api):
     for command in ("create", "poll", "wait", "cancel", "run"):
         done = cli(api, command, "--help")
-        assert done.returncode == 0 and "example" in done.stdout
+        assert done.returncode == 0
+        assert "example" in done.stdout
 
 
 def start_run(api, *extra):
@@ -2213,7 +2335,9 @@ def test_cli_run_interrupted_cancels_the_job(api, signum):
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130
     assert api.paths("POST")[-1] == "/v1/responses/r1/cancel"
-    assert "cancelled" in err and "Traceback" not in err and KEY not in err
+    assert "cancelled" in err
+    assert "Traceback" not in err
+    assert KEY not in err
 
 
 def test_cli_run_no_cancel_leaves_the_job(api):
@@ -2254,9 +2378,11 @@ def test_cli_ca_bundle(tls_api, tls_files):
     assert done.returncode == 0, done.stderr
     done = cli(tls_api, "poll", "r1", "--max-retries", "0",
                env={"SSL_CERT_FILE": os.devnull, "SSL_CERT_DIR": os.devnull})
-    assert done.returncode == 4 and "CERTIFICATE" in done.stderr.upper()
+    assert done.returncode == 4
+    assert "CERTIFICATE" in done.stderr.upper()
     done = cli(tls_api, "poll", "r1", "--ca-bundle", tls_files["ca.pem"] + ".missing")
-    assert done.returncode == 2 and "--ca-bundle" in done.stderr
+    assert done.returncode == 2
+    assert "--ca-bundle" in done.stderr
     assert len(tls_api.requests) == 1
 
 
@@ -2449,10 +2575,12 @@ def test_stream_ends_after_the_terminal_event_done_or_close(api, client, chunked
     api.on("GET", "/v1/responses/b", reply(200, SSE([sse_event(events[0]), "data: [DONE]\n\n",
                                                      sse_event(events[1])], chunked=chunked)))
     stream = client.stream_response("b")
-    assert list(stream) == [events[0]] and stream.response is None
+    assert list(stream) == [events[0]]
+    assert stream.response is None
     api.on("GET", "/v1/responses/c", reply(200, SSE([sse_event(events[0])], chunked=chunked)))
     stream = client.stream_response("c")  # a cancelled job's stream just ends
-    assert list(stream) == [events[0]] and stream.response is None
+    assert list(stream) == [events[0]]
+    assert stream.response is None
 
 
 def test_stream_skips_non_object_data_with_a_warning(api, client, caplog):
@@ -2473,10 +2601,12 @@ def test_stream_error_events_nested_and_flat(api, client):
             "param": None}
     api.on("GET", "/v1/responses/r", reply(200, SSE([sse_event(nested)])))
     stream = client.stream_response("r")
-    assert list(stream) == [nested] and stream.error["code"] == "oops"
+    assert list(stream) == [nested]
+    assert stream.error["code"] == "oops"
     api.on("GET", "/v1/responses/r", reply(200, SSE([sse_event(flat)])))
     stream = client.stream_response("r")
-    assert list(stream) == [flat] and stream.error["message"] == "flat one"
+    assert list(stream) == [flat]
+    assert stream.error["message"] == "flat one"
 
 
 def test_broken_stream_raises_connection_error(api, client):
@@ -2488,7 +2618,8 @@ def test_broken_stream_raises_connection_error(api, client):
     with pytest.raises(APIConnectionError):
         for event in stream:
             got.append(event)
-    assert got == events[:3] and stream.last_sequence_number == 2
+    assert got == events[:3]
+    assert stream.last_sequence_number == 2
 
 
 def test_silent_stream_raises_timeout_and_timeout_is_per_silence(api):
@@ -2523,11 +2654,13 @@ def test_stream_answered_with_json_by_a_gateway(api, client):
                                                       output=[message("hi")])))
     stream = client.stream_response("r1")
     assert list(stream) == []
-    assert stream.response.text == "hi" and stream.response_id == "r1"
+    assert stream.response.text == "hi"
+    assert stream.response_id == "r1"
     api.on("POST", "/v1/responses", reply(200, body("queued", rid="r2")))
     stream = client.create_response_stream(model="m", input="q")
     assert list(stream) == []
-    assert stream.response_id == "r2" and stream.response.status == "queued"
+    assert stream.response_id == "r2"
+    assert stream.response.status == "queued"
 
 
 def test_create_response_stream_sends_the_flags_and_knows_the_id(api, client):
@@ -2536,7 +2669,9 @@ def test_create_response_stream_sends_the_flags_and_knows_the_id(api, client):
     assert stream.response_id == "resp_s"  # known before iterating
     assert list(stream) == job.events
     sent = api.requests[0].json()
-    assert sent["stream"] is True and sent["background"] is True and sent["store"] is True
+    assert sent["stream"] is True
+    assert sent["background"] is True
+    assert sent["store"] is True
     assert sent["tools"] == [{"type": "x"}]
 
 
@@ -2589,7 +2724,8 @@ def test_streamed_create_and_wait_survives_drops_and_a_refused_resume(api, clien
         "/v1/responses", "/v1/responses/resp_s?stream=true&starting_after=2",
         "/v1/responses/resp_s?stream=true&starting_after=6",
         "/v1/responses/resp_s?stream=true&starting_after=9"]
-    assert updates[:2] == ["queued", "in_progress"] and updates[-1] == "completed"
+    assert updates[:2] == ["queued", "in_progress"]
+    assert updates[-1] == "completed"
     assert result == client.poll_response("resp_s")
     assert result.text == "The answer, in full."
 
@@ -2622,7 +2758,8 @@ def test_stream_answered_with_json_falls_back_to_polling(api, client, clock):
         if len(polls) == 2:
             job.poll_body = job.final
     result = client.wait_response("resp_s", stream=True, on_update=on_update)
-    assert result.status == "completed" and len(job.stream_requests) == 1
+    assert result.status == "completed"
+    assert len(job.stream_requests) == 1
 
 
 def test_stream_that_ends_without_terminal_event_is_polled(api, client, clock):
@@ -2647,7 +2784,8 @@ def test_streamed_wait_times_out_and_cancels(api, client, clock):
     api.on("GET", "/v1/responses/resp_s", slow)
     with pytest.raises(openai_bg.WaitTimeoutError) as info:
         client.wait_response("resp_s", stream=True, timeout=25, cancel_on_timeout=True)
-    assert info.value.cancelled is True and info.value.status == "in_progress"
+    assert info.value.cancelled is True
+    assert info.value.status == "in_progress"
     assert api.paths("POST") == ["/v1/responses/resp_s/cancel"]
 
 
@@ -2660,7 +2798,8 @@ def test_streamed_create_and_wait_cancels_on_interrupt(api, client, clock):
             raise KeyboardInterrupt
     with pytest.raises(KeyboardInterrupt) as info:
         client.create_and_wait(model="m", input="q", stream=True, on_event=on_event)
-    assert info.value.response_id == "resp_s" and info.value.cancelled is True
+    assert info.value.response_id == "resp_s"
+    assert info.value.cancelled is True
     assert api.paths("POST") == ["/v1/responses", "/v1/responses/resp_s/cancel"]
 
 
@@ -2686,9 +2825,7 @@ def kept_api():
 
 
 def kept_client(server, **kwargs):
-    c = Client(api_key=KEY, base_url=server.url + "/v1", **kwargs)
-    c._sleep = Sleeps()
-    return c
+    return make_client(server.url + "/v1", **kwargs)
 
 
 OK_ANSWER = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
@@ -2716,7 +2853,8 @@ def test_polls_reuse_one_connection(kept_api):
     c = kept_client(kept_api)
     for _ in range(5):
         assert c.poll_response("r1").status == "in_progress"
-    assert kept_api.connections == 1 and len(kept_api.requests) == 5
+    assert kept_api.connections == 1
+    assert len(kept_api.requests) == 5
     assert c._transport.opened == 1
 
 
@@ -2725,7 +2863,8 @@ def test_connection_close_answers_are_not_reused(api):
     api.on("GET", "/v1/responses/r1", reply(200, body(rid="r1")))
     for _ in range(3):
         c.poll_response("r1")
-    assert api.connections == 3 and c._sleep == []
+    assert api.connections == 3
+    assert c._sleep == []
 
 
 def test_server_that_closes_idle_connections(raw_server):
@@ -2737,7 +2876,8 @@ def test_server_that_closes_idle_connections(raw_server):
     c.poll_response("r1")
     time.sleep(0.3)
     assert c.poll_response("r1").status == "completed"  # a stale connection is dropped
-    assert server.connections == 2 and c._sleep == []  # no error, no retry spent
+    assert server.connections == 2
+    assert c._sleep == []  # no error, no retry spent
 
 
 def test_server_that_closes_as_the_request_goes_out(raw_server):
@@ -2768,7 +2908,8 @@ def test_create_lost_in_flight_on_a_kept_alive_client_is_never_resent(kept_api):
     with pytest.raises(APIConnectionError) as info:
         c.create_response(model="m", input="q")
     assert info.value.may_have_been_created is True
-    assert kept_api.paths("POST") == ["/v1/responses"] and c._sleep == []
+    assert kept_api.paths("POST") == ["/v1/responses"]
+    assert c._sleep == []
 
 
 def test_reused_connection_gets_the_new_attempts_deadline(raw_server):
@@ -2834,7 +2975,8 @@ def test_forked_child_does_not_reuse_the_parents_connection(kept_api):
     _, status = os.waitpid(pid, 0)
     assert os.WEXITSTATUS(status) == 0
     c.poll_response("r1")  # the parent's connection still works
-    assert kept_api.connections == 2 and len(kept_api.requests) == 3
+    assert kept_api.connections == 2
+    assert len(kept_api.requests) == 3
 
 
 def test_many_threads_share_a_bounded_pool(kept_api):
@@ -2895,7 +3037,8 @@ def test_tls_sessions_are_resumed_on_new_connections(tls_files):
         for _ in range(3):
             c.poll_response("r1")
         assert server.connections == 3
-        assert c._transport.opened == 3 and c._transport.resumed == 2
+        assert c._transport.opened == 3
+        assert c._transport.resumed == 2
     finally:
         server.close()
 
@@ -2930,9 +3073,7 @@ def test_proxy_refusing_connect_is_a_retryable_connection_error_for_creates(
         monkeypatch.setenv("HTTPS_PROXY", proxy.url)
         monkeypatch.setenv("https_proxy", proxy.url)
         context = ssl.create_default_context(cafile=tls_files["ca.pem"])
-        c = Client(api_key=KEY, base_url=server.url + "/v1", ssl_context=context,
-                   max_retries=max_retries)
-        c._sleep = Sleeps()
+        c = make_client(server.url + "/v1", ssl_context=context, max_retries=max_retries)
         with pytest.raises(APIConnectionError) as info:
             c.create_response(model="m", input="q")
         assert info.value.may_have_been_created is False
@@ -3063,7 +3204,8 @@ def test_missing_webhook_header_names_it(drop):
     del headers[drop]
     with pytest.raises(openai_bg.InvalidWebhookSignatureError, match=drop) as info:
         openai_bg.verify_webhook(webhook_event(), headers, WEBHOOK_SECRET)
-    assert isinstance(info.value, ValueError) and isinstance(info.value, OpenAIError)
+    assert isinstance(info.value, ValueError)
+    assert isinstance(info.value, OpenAIError)
     assert info.value.reason == "missing-header"
 
 
@@ -3085,7 +3227,8 @@ def test_webhook_messages_never_hold_the_secret_or_expected_signature():
     with pytest.raises(openai_bg.InvalidWebhookSignatureError) as info:
         openai_bg.verify_webhook(payload, headers, WEBHOOK_SECRET, tolerance=300)
     for text in (str(info.value), repr(info.value)):
-        assert WEBHOOK_SECRET not in text and expected not in text
+        assert WEBHOOK_SECRET not in text
+        assert expected not in text
         assert WEBHOOK_SECRET[6:] not in text
     assert info.value.reason == "no-match"
 
@@ -3107,7 +3250,8 @@ def test_webhook_secret_configuration(monkeypatch):
 def test_unwrap_webhook_returns_the_event_or_a_decode_error():
     payload = webhook_event("resp_9")
     event = openai_bg.unwrap_webhook(payload, signed(payload), WEBHOOK_SECRET)
-    assert event["type"] == "response.completed" and event["data"] == {"id": "resp_9"}
+    assert event["type"] == "response.completed"
+    assert event["data"] == {"id": "resp_9"}
     for bad in (b"[1, 2]", b"not json", b"\"text\""):
         with pytest.raises(APIResponseDecodeError):
             openai_bg.unwrap_webhook(bad, signed(bad), WEBHOOK_SECRET)
@@ -3200,10 +3344,13 @@ def test_listen_fetch_adds_the_response(api):
     finally:
         code, out, err = listener.stop()
     first, second = [json.loads(line) for line in out.splitlines()]
-    assert first["event"]["data"]["id"] == "resp_1" and first["text"] == "fetched"
+    assert first["event"]["data"]["id"] == "resp_1"
+    assert first["text"] == "fetched"
     assert first["response"]["provider_metadata"]["openai"]["status"] == "completed"
-    assert second["event"]["data"]["id"] == "resp_404" and second["response"] is None
-    assert "resp_404" in err and KEY not in err
+    assert second["event"]["data"]["id"] == "resp_404"
+    assert second["response"] is None
+    assert "resp_404" in err
+    assert KEY not in err
 
 
 def test_listen_secret_file_and_missing_secret(tmp_path):
@@ -3215,11 +3362,13 @@ def test_listen_secret_file_and_missing_secret(tmp_path):
         assert listener.post(good, signed(good), "/") == 200
     finally:
         code, out, _ = listener.stop()
-    assert code == 0 and json.loads(out)["id"] == "evt_1"
+    assert code == 0
+    assert json.loads(out)["id"] == "evt_1"
     env = {k: v for k, v in os.environ.items() if not k.startswith("OPENAI_")}
     done = subprocess.run([sys.executable, "openai_bg.py", "listen", "--port", "0"], cwd=HERE,
                           env=env, capture_output=True, text=True, timeout=30)
-    assert done.returncode == 2 and "OPENAI_WEBHOOK_SECRET" in done.stderr
+    assert done.returncode == 2
+    assert "OPENAI_WEBHOOK_SECRET" in done.stderr
 
 
 ###############################################################################
@@ -3242,8 +3391,10 @@ def test_key_echoed_in_headers_ids_and_failed_jobs_never_leaks(api, caplog):
             c.poll_response("r4")
     assert "x-request-id" in caplog.text.lower() or "request id" in caplog.text
     assert KEY not in caplog.text
-    assert KEY not in failed.error_message and KEY not in repr(failed)
-    assert KEY not in str(info.value) and KEY not in repr(info.value.headers)
+    assert KEY not in failed.error_message
+    assert KEY not in repr(failed)
+    assert KEY not in str(info.value)
+    assert KEY not in repr(info.value.headers)
     for args in (["poll", "r1"], ["poll", "r2"], ["poll", "r3"], ["--json", "poll", "r2"],
                  ["wait", "r3"], ["poll", "r4", "--max-retries", "0"]):
         cli(api, *args)  # cli() asserts the key is in neither stdout nor stderr
@@ -3259,13 +3410,16 @@ def test_percent_encoded_credential_query_values_are_redacted(api):
         c.poll_response("r1")
     assert api.requests[0].path == "/responses/r1?token=" + encoded  # sent as given
     text = str(info.value) + repr(info.value.url) + repr(info.value.body)
-    assert encoded not in text and token not in text and "[redacted]" in text
+    assert encoded not in text
+    assert token not in text
+    assert "[redacted]" in text
 
 
 def test_userinfo_in_base_url_is_refused_without_repeating_it():
     with pytest.raises(ValueError) as info:
         Client(api_key=KEY, base_url="http://user:s3cr3t-pass@example.com/v1")
-    assert "s3cr3t-pass" not in str(info.value) and "user name or password" in str(info.value)
+    assert "s3cr3t-pass" not in str(info.value)
+    assert "user name or password" in str(info.value)
 
 
 @pytest.mark.parametrize("base_url", ["http:///v1", "http://host:port/v1", "http://h:99999/v1",
@@ -3314,7 +3468,8 @@ def test_absurd_timeouts_are_refused_at_construction(timeout):
 
 def test_request_timeout_option_is_checked_by_the_cli(api):
     done = cli(api, "poll", "r1", "--request-timeout", "1e10")
-    assert done.returncode == 2 and "--request-timeout" in done.stderr
+    assert done.returncode == 2
+    assert "--request-timeout" in done.stderr
     assert api.requests == []
 
 
@@ -3329,8 +3484,7 @@ def test_wait_deadline_cuts_server_requested_retry_delays(api, client, clock):
 
 def test_wait_deadline_caps_each_request(raw_server):
     server = raw_server(lambda conn: time.sleep(5))  # never answers in time
-    c = Client(api_key=KEY, base_url=server.url, timeout=60, max_retries=0)
-    c._sleep = Sleeps()
+    c = make_client(server.url, timeout=60, max_retries=0)
     with pytest.raises(openai_bg.WaitTimeoutError):
         c.wait_response("r1", timeout=0.5)  # ends as a wait timeout, not after 60 s
 
@@ -3350,11 +3504,12 @@ def test_trickled_connect_reply_is_bounded_by_the_timeout(raw_server, tls_files,
         c.poll_response("r1")
 
 
-def test_cli_wait_on_a_dead_base_url_fails_fast_with_a_hint(api):
+def test_cli_wait_on_a_dead_base_url_fails_fast_with_a_hint(api, closed_port):
     done = cli(api, "wait", "r1", "--timeout", "30", "--max-retries", "0", "--base-url",
-               "http://127.0.0.1:%d/v1" % free_port())
+               "http://127.0.0.1:%d/v1" % closed_port)
     assert done.returncode == 4
-    assert "OPENAI_BASE_URL" in done.stderr and "r1" in done.stderr
+    assert "OPENAI_BASE_URL" in done.stderr
+    assert "r1" in done.stderr
 
 
 INTERIM = b"HTTP/1.1 103 Early Hints\r\nLink: </x>; rel=preload\r\n\r\n" \
@@ -3368,7 +3523,8 @@ def test_interim_1xx_answers_are_skipped(raw_server, method):
         INTERIM + b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(queued), queued)))
     c = Client(api_key=KEY, base_url=server.url)
     r = c.poll_response("r1") if method == "poll" else c.create_response(model="m", input="q")
-    assert r.status == "queued" and r.response_id == "r1"
+    assert r.status == "queued"
+    assert r.response_id == "r1"
 
 
 @pytest.mark.parametrize("payload", [{"id": "resp_1"}, {"id": "resp_1", "status": 5},
@@ -3378,7 +3534,8 @@ def test_2xx_create_with_an_id_but_no_status_names_the_created_job(api, client, 
     with pytest.raises(APIResponseDecodeError) as info:
         client.create_response(model="m", input="q")
     assert info.value.may_have_been_created is True
-    assert info.value.response_id == "resp_1" and "resp_1" in str(info.value)
+    assert info.value.response_id == "resp_1"
+    assert "resp_1" in str(info.value)
 
 
 def nested(depth):
@@ -3412,7 +3569,8 @@ def test_non_finite_numbers_never_reach_to_dict(api, client):
     r = client.poll_response("r1")
     json.dumps(r.to_dict(), allow_nan=False)  # raises if any NaN or Infinity got through
     json.dumps(r.raw, allow_nan=False)
-    assert r.usage_metadata.prompt_token_count == 0 and r.usage_metadata.total_token_count == 2
+    assert r.usage_metadata.prompt_token_count == 0
+    assert r.usage_metadata.total_token_count == 2
 
 
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
@@ -3431,7 +3589,8 @@ def test_interrupt_in_the_first_on_update_cancels_the_job(api, client, clock):
     with pytest.raises(KeyboardInterrupt) as info:
         client.create_and_wait(model="m", input="q", on_update=on_update)
     assert api.paths("POST") == ["/v1/responses", "/v1/responses/r1/cancel"]
-    assert info.value.response_id == "r1" and info.value.cancelled is True
+    assert info.value.response_id == "r1"
+    assert info.value.cancelled is True
 
 
 # -- the command line as a Unix citizen ---------------------------------------
@@ -3479,7 +3638,8 @@ def test_prompts_are_utf8_whatever_the_locale(api):
     (["create", "--model", "m", "-"], b"bad \xff byte", b"stdin")])
 def test_invalid_utf8_prompts_are_usage_errors(api, args, stdin, source):
     done = run_cli(api, args, input=stdin)
-    assert done.returncode == 2 and source in done.stderr
+    assert done.returncode == 2
+    assert source in done.stderr
     assert api.requests == []
 
 
@@ -3499,7 +3659,8 @@ def test_closed_pipe_gives_one_line_and_the_id(api, tmp_path, command, reader):
                            str(err)], cwd=HERE, env=env, capture_output=True, text=True,
                           timeout=60)
     stderr = err.read_text()
-    assert "Traceback" not in stderr and "Exception ignored" not in stderr
+    assert "Traceback" not in stderr
+    assert "Exception ignored" not in stderr
     if reader == "true" or done.stdout.strip() != "0":  # head may have read it all
         assert done.stdout.strip() == "7"
         (line,) = [line for line in stderr.splitlines() if "stdout" in line]
@@ -3517,7 +3678,9 @@ def test_unwritable_stdout_gives_one_line(api, redirect):
                               text=True, timeout=60)
         assert done.returncode == 7, (command, done.stderr)
         lines = [line for line in done.stderr.splitlines() if "stdout" in line]
-        assert len(lines) == 1 and "r1" in lines[0] and "Traceback" not in done.stderr
+        assert len(lines) == 1
+        assert "r1" in lines[0]
+        assert "Traceback" not in done.stderr
 
 
 def test_closed_stdin_is_a_usage_error(api):
@@ -3525,7 +3688,9 @@ def test_closed_stdin_is_a_usage_error(api):
     done = subprocess.run(["bash", "-c", '"$0" openai_bg.py create --model m - <&-',
                            sys.executable], cwd=HERE, env=env, capture_output=True, text=True,
                           timeout=60)
-    assert done.returncode == 2 and "stdin" in done.stderr and "Traceback" not in done.stderr
+    assert done.returncode == 2
+    assert "stdin" in done.stderr
+    assert "Traceback" not in done.stderr
     assert api.requests == []
 
 
@@ -3569,9 +3734,11 @@ def test_cli_errors_name_the_flags(api, args, flag):
 
 def test_cli_errors_name_the_variables(api):
     done = cli(api, "poll", "r1", env={"OPENAI_BASE_URL": "http://h:port/v1"})
-    assert done.returncode == 2 and "$OPENAI_BASE_URL" in done.stderr
+    assert done.returncode == 2
+    assert "$OPENAI_BASE_URL" in done.stderr
     done = cli(api, "poll", "r1", env={"OPENAI_API_KEY": "  "})
-    assert done.returncode == 2 and "$OPENAI_API_KEY" in done.stderr
+    assert done.returncode == 2
+    assert "$OPENAI_API_KEY" in done.stderr
     assert "api_key" not in done.stderr
 
 
@@ -3612,7 +3779,8 @@ def test_heartbeat_off_a_terminal():
 def test_cli_small_things(api):
     assert cli(api, "--version").stdout.startswith("openai-bg ")
     done = cli(api, "poll", "a", "b")
-    assert done.returncode == 2 and "openai-bg poll" in done.stderr
+    assert done.returncode == 2
+    assert "openai-bg poll" in done.stderr
     api.on("GET", "/v1/responses/r1", reply(200, body(rid="r1", output=[message("ok")])))
     assert cli(api, "poll", " r1\n").stdout == "ok\n"
 
@@ -3629,7 +3797,8 @@ def test_create_from_a_terminal_says_it_reads_stdin(api):
     os.write(master, b"typed prompt\n\x04")
     out, err = proc.communicate(timeout=30)
     os.close(master)
-    assert proc.returncode == 0 and out == "r1\n"
+    assert proc.returncode == 0
+    assert out == "r1\n"
     assert "reading the prompt from stdin" in err
     assert api.requests[0].json()["input"] == "typed prompt\n"
 
@@ -3640,7 +3809,8 @@ def test_sighup_cancels_a_run(api):
     out, err = proc.communicate(timeout=30)
     assert proc.returncode == 130
     assert api.paths("POST")[-1] == "/v1/responses/r1/cancel"
-    assert "cancelled" in err and "Traceback" not in err
+    assert "cancelled" in err
+    assert "Traceback" not in err
 
 
 def test_main_in_process_restores_what_it_changed(api, monkeypatch, capsys):
@@ -3651,7 +3821,8 @@ def test_main_in_process_restores_what_it_changed(api, monkeypatch, capsys):
     sigterm = signal.getsignal(signal.SIGTERM)
     assert openai_bg.main(["poll", "r1", "--base-url", api.url + "/v1"]) == 0
     assert capsys.readouterr().out == "hi\n"
-    assert openai_bg._logger.handlers == handlers and openai_bg._logger.level == level
+    assert openai_bg._logger.handlers == handlers
+    assert openai_bg._logger.level == level
     assert signal.getsignal(signal.SIGTERM) is sigterm
     assert openai_bg.main(["poll"]) == 2  # usage errors return, never exit
 
@@ -3660,7 +3831,8 @@ def test_run_off_a_terminal_shows_searches_and_pages(api):
     job = StreamJob(api, [("full",)])
     job.poll_body = job.final
     done = cli(api, "run", "--model", "m", "q")
-    assert done.returncode == 0 and done.stdout == "The answer, in full.\n"
+    assert done.returncode == 0
+    assert done.stdout == "The answer, in full.\n"
     progress = [line for line in done.stderr.splitlines() if line.startswith("resp_s: ")]
     assert any("searched fusion news" in line for line in progress)
     assert any("searched ITER schedule" in line for line in progress)
@@ -3676,10 +3848,12 @@ def test_run_no_stream_polls_and_wait_stream_streams(api):
     job = StreamJob(api, [("full",)])
     job.poll_body = job.final
     done = cli(api, "run", "--model", "m", "--no-stream", "q")
-    assert done.returncode == 0 and job.stream_requests == []
+    assert done.returncode == 0
+    assert job.stream_requests == []
     assert "stream" not in api.requests[0].json()
     done = cli(api, "wait", "resp_s", "--stream")
-    assert done.returncode == 0 and done.stdout == "The answer, in full.\n"
+    assert done.returncode == 0
+    assert done.stdout == "The answer, in full.\n"
     assert job.stream_requests == ["/v1/responses/resp_s?stream=true"]
 
 
