@@ -112,7 +112,7 @@ def realistic_body(items=10, rid=RESPONSE_ID):
 # --- the server (a separate process) --------------------------------------
 
 SERVER = r"""
-import json, sys
+import json, ssl, sys, threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 sys.path.insert(0, %(here)r)
 import bench_openai_bg as bench
@@ -120,35 +120,60 @@ bodies = {
     "/v1/responses/" + bench.RESPONSE_ID: json.dumps(bench.realistic_body()).encode(),
     "/v1/responses/big": json.dumps(bench.realistic_body(%(big)d, "big")).encode(),
 }
+template = json.dumps(bench.realistic_body(rid="RID")).encode()
+stats = {"connections": 0, "handshakes": 0, "resumed": 0}
+lock = threading.Lock()
 class Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
-    # Without this, a keep-alive client (the SDK) waits out delayed ACKs.
+    # Without this, a keep-alive client waits out delayed ACKs.
     disable_nagle_algorithm = True
     def log_message(self, *a):
         pass
     def do_GET(self):
-        data = bodies.get(self.path)
-        if data is None:
-            self.send_error(404)
-            return
+        if self.path == "/stats":
+            with lock:
+                data = json.dumps(stats).encode()
+        else:
+            data = bodies.get(self.path) or template.replace(
+                b"RID", self.path.rsplit("/", 1)[1].encode())
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(data)))
         self.wfile.write(b"".join(self._headers_buffer) + b"\r\n" + data)
         self._headers_buffer = []
-httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-httpd.daemon_threads = True
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    context = None
+    def finish_request(self, request, client_address):
+        if self.context is not None:  # TLS 1.3, counted
+            try:
+                request = self.context.wrap_socket(request, server_side=True)
+            except (OSError, ssl.SSLError):
+                return
+            with lock:
+                stats["connections"] += 1
+                stats["handshakes"] += 1
+                stats["resumed"] += int(request.session_reused)
+        self.RequestHandlerClass(request, client_address, self)
+httpd = Server(("127.0.0.1", 0), Handler)
+if %(leaf)r:
+    httpd.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    httpd.context.minimum_version = ssl.TLSVersion.TLSv1_3
+    httpd.context.load_cert_chain(%(leaf)r, %(key)r)
 print(httpd.server_address[1], flush=True)
 httpd.serve_forever()
 """
 
 
-def start_server(big_items):
+def start_server(big_items, files=None):
+    """The server process and its port; over TLS when given certificate files."""
+    files = files or {}
     proc = subprocess.Popen(
-        [sys.executable, "-c", SERVER % {"here": HERE, "big": big_items}],
+        [sys.executable, "-c", SERVER % {"here": HERE, "big": big_items,
+                                         "leaf": files.get("leaf.pem", ""),
+                                         "key": files.get("leaf.key", "")}],
         stdout=subprocess.PIPE, text=True)
-    port = int(proc.stdout.readline())
-    return proc, "http://127.0.0.1:%d/v1" % port
+    return proc, int(proc.stdout.readline())
 
 
 # --- measurements in fresh interpreters -----------------------------------
@@ -303,59 +328,6 @@ def make_tls_files(folder):
     return {name: os.path.join(folder, name) for name in ("ca.pem", "leaf.pem", "leaf.key")}
 
 
-TLS_SERVER = r"""
-import json, ssl, sys, threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-sys.path.insert(0, %(here)r)
-import bench_openai_bg as bench
-template = json.dumps(bench.realistic_body(rid="RID")).encode()
-stats = {"connections": 0, "handshakes": 0, "resumed": 0}
-lock = threading.Lock()
-context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-context.minimum_version = ssl.TLSVersion.TLSv1_3
-context.load_cert_chain(%(leaf)r, %(key)r)
-class Handler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
-    disable_nagle_algorithm = True
-    def log_message(self, *a):
-        pass
-    def do_GET(self):
-        if self.path == "/stats":
-            with lock:
-                data = json.dumps(stats).encode()
-        else:
-            data = template.replace(b"RID", self.path.rsplit("/", 1)[1].encode())
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.wfile.write(b"".join(self._headers_buffer) + b"\r\n" + data)
-        self._headers_buffer = []
-class Server(ThreadingHTTPServer):
-    daemon_threads = True
-    def finish_request(self, request, client_address):
-        try:
-            tls = context.wrap_socket(request, server_side=True)
-        except (OSError, ssl.SSLError):
-            return
-        with lock:
-            stats["connections"] += 1
-            stats["handshakes"] += 1
-            stats["resumed"] += int(tls.session_reused)
-        self.RequestHandlerClass(tls, client_address, self)
-httpd = Server(("127.0.0.1", 0), Handler)
-print(httpd.server_address[1], flush=True)
-httpd.serve_forever()
-"""
-
-
-def start_tls_server(files):
-    proc = subprocess.Popen(
-        [sys.executable, "-c", TLS_SERVER % {"here": HERE, "leaf": files["leaf.pem"],
-                                             "key": files["leaf.key"]}],
-        stdout=subprocess.PIPE, text=True)
-    return proc, int(proc.stdout.readline())
-
-
 def tls_stats(port, ca):
     import http.client
     import ssl
@@ -479,7 +451,7 @@ class Relay:
 
 def measure_tls(python, who, files, quick):
     """All the HTTPS measurements; None when there is no openssl."""
-    server, port = start_tls_server(files)
+    server, port = start_server(10, files)
     ca = files["ca.pem"]
     base = "https://127.0.0.1:%d/v1" % port
     polls, rounds = (5, 1) if quick else (300, 7)
@@ -621,7 +593,8 @@ def main(argv=None):
     who = ["floor", "openai_bg"] + (["sdk"] if has_sdk else [])
     python = {"floor": sys.executable, "openai_bg": sys.executable, "sdk": sdk_python}
 
-    server, base = start_server(big_items)
+    server, port = start_server(big_items)
+    base = "http://127.0.0.1:%d/v1" % port
     try:
         started = time.perf_counter()
         imports = interleaved(lambda w: import_time(python[w], w), who, cold_repeats)

@@ -82,14 +82,17 @@ if TYPE_CHECKING:  # pragma: no cover
     import argparse
     import email.message
     import http.client
+    import http.server
+    import types
     import socket
     import ssl
     from typing import (Any, Callable, Dict, List, Mapping, Optional,
-                        Sequence, Set, Tuple, Type, Union)
+                        Sequence, Set, TextIO, Tuple, Type, Union)
 
     Part = Union["TextPart", "ThinkingPart", "FunctionCallPart",
                  "ServerToolCallPart", "ServerToolResponsePart"]
     JSONDict = Dict[str, Any]
+    Input = Union[str, List[JSONDict]]
     Headers = Union[Mapping[str, str], "email.message.Message"]
     OnUpdate = Optional[Callable[["LlmResponse"], object]]
     OnEvent = Optional[Callable[[JSONDict], object]]
@@ -160,7 +163,7 @@ class APIError(OpenAIError):
     """
 
     def __init__(self, message: str, *, method: str = "", url: str = "",
-                 body: Any = None, code: Optional[str] = None,
+                 body: object = None, code: Optional[str] = None,
                  param: Optional[str] = None, type: Optional[str] = None,
                  may_have_been_created: bool = False) -> None:
         super().__init__(message)
@@ -346,7 +349,7 @@ class FinishReason(str, Enum):
     OTHER = "Other"
 
 
-def _drop_none(pairs: Sequence[Tuple[str, Any]]) -> JSONDict:
+def _drop_none(pairs: Sequence[Tuple[str, object]]) -> JSONDict:
     return {key: value for key, value in pairs if value is not None}
 
 
@@ -607,7 +610,7 @@ class Client:
                  timeout: float = DEFAULT_TIMEOUT,
                  max_retries: int = DEFAULT_MAX_RETRIES,
                  default_headers: Optional[Mapping[str, str]] = None,
-                 default_query: Optional[Mapping[str, Any]] = None,
+                 default_query: Optional[Mapping[str, object]] = None,
                  ssl_context: Optional[ssl.SSLContext] = None,
                  max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
                  webhook_secret: Optional[str] = None) -> None:
@@ -666,8 +669,8 @@ class Client:
         answer = self._request("POST", path, None)
         return _response_from_json(_decode_json(answer), response_id)
 
-    def create_response(self, *, model: str, input: Any,
-                        **params: Any) -> LlmResponse:
+    def create_response(self, *, model: str, input: Input,
+                        **params: object) -> LlmResponse:
         """Start a response: ``POST {base_url}/responses``.
 
         ``background=True`` and ``store=True`` are sent unless you pass them;
@@ -706,8 +709,8 @@ class Client:
                 _response_from_json(_decode_json(answer), response_id))
         return ResponseStream(answer, response_id, self.max_response_bytes)
 
-    def create_response_stream(self, *, model: str, input: Any,
-                               **params: Any) -> ResponseStream:
+    def create_response_stream(self, *, model: str, input: Input,
+                               **params: object) -> ResponseStream:
         """Start a background response and stream its events:
         ``POST {base_url}/responses`` with ``background``, ``store`` and
         ``stream`` true.  The stream's ``response_id`` is known when this
@@ -767,7 +770,7 @@ class Client:
                 return result
         return _poll_until_done(wait)
 
-    def create_and_wait(self, *, model: str, input: Any,
+    def create_and_wait(self, *, model: str, input: Input,
                         timeout: Optional[float] = None,
                         poll_interval: Optional[float] = None,
                         on_update: OnUpdate = None,
@@ -775,7 +778,7 @@ class Client:
                         cancel_on_interrupt: bool = True,
                         stream: bool = False,
                         on_event: OnEvent = None,
-                        **params: Any) -> LlmResponse:
+                        **params: object) -> LlmResponse:
         """:meth:`create_response` (or :meth:`create_response_stream` with
         ``stream=True``), then :meth:`wait_response` on it.
 
@@ -925,7 +928,7 @@ def cancel_response(response_id: str) -> LlmResponse:
     return _client().cancel_response(response_id)
 
 
-def create_response(*, model: str, input: Any, **params: Any) -> LlmResponse:
+def create_response(*, model: str, input: Input, **params: object) -> LlmResponse:
     """:meth:`Client.create_response` on the default client."""
     return _client().create_response(model=model, input=input, **params)
 
@@ -937,8 +940,8 @@ def stream_response(response_id: str, *,
                                      starting_after=starting_after)
 
 
-def create_response_stream(*, model: str, input: Any,
-                           **params: Any) -> ResponseStream:
+def create_response_stream(*, model: str, input: Input,
+                           **params: object) -> ResponseStream:
     """:meth:`Client.create_response_stream` on the default client."""
     return _client().create_response_stream(model=model, input=input,
                                             **params)
@@ -956,12 +959,12 @@ def wait_response(response_id: str, *, timeout: Optional[float] = None,
         stream=stream, on_event=on_event)
 
 
-def create_and_wait(*, model: str, input: Any, timeout: Optional[float] = None,
+def create_and_wait(*, model: str, input: Input, timeout: Optional[float] = None,
                     poll_interval: Optional[float] = None,
                     on_update: OnUpdate = None,
                     cancel_on_timeout: bool = False,
                     cancel_on_interrupt: bool = True, stream: bool = False,
-                    on_event: OnEvent = None, **params: Any) -> LlmResponse:
+                    on_event: OnEvent = None, **params: object) -> LlmResponse:
     """:meth:`Client.create_and_wait` on the default client."""
     return _client().create_and_wait(
         model=model, input=input, timeout=timeout, poll_interval=poll_interval,
@@ -1561,25 +1564,25 @@ _BUILT_IN_TOOL_PARTS = {kind: _tool_part_class(kind)
                         for kind in _BUILT_IN_TOOL_TYPES}
 
 
-def _str_or_none(value: Any) -> Optional[str]:
+def _str_or_none(value: object) -> Optional[str]:
     return value if isinstance(value, str) else None
 
 
-def _count_or_none(value: Any) -> Optional[int]:
+def _count_or_none(value: object) -> Optional[int]:
     """A token count: a non-negative int (bools and strings do not count)."""
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return value
     return None
 
 
-def _dicts(value: Any) -> List[JSONDict]:
+def _dicts(value: object) -> List[JSONDict]:
     """The dict members of a JSON array (nothing, if it is not one)."""
     if not isinstance(value, list):
         return []
     return [v for v in value if isinstance(v, dict)]
 
 
-def _convert_usage(usage: Any) -> Optional[UsageMetadata]:
+def _convert_usage(usage: object) -> Optional[UsageMetadata]:
     if not isinstance(usage, dict):
         return None
     prompt = _count_or_none(usage.get("input_tokens")) or 0
@@ -1603,7 +1606,7 @@ def _convert_usage(usage: Any) -> Optional[UsageMetadata]:
             output_details.get("reasoning_tokens")))
 
 
-def _citations(annotations: Any, offset: int) -> List[CitationSource]:
+def _citations(annotations: object, offset: int) -> List[CitationSource]:
     """The ``url_citation`` annotations of one text part, with indices
     shifted by ``offset``, the part's position in the joined text."""
     found = []
@@ -1620,14 +1623,14 @@ def _citations(annotations: Any, offset: int) -> List[CitationSource]:
     return found
 
 
-def _parse_arguments(arguments: Any) -> Any:
+def _parse_arguments(arguments: object) -> object:
     if not isinstance(arguments, str):
         return {}
     parsed = _loads_or_none(arguments)
     return {} if parsed is None else parsed
 
 
-def _summary_text(summary: Any) -> str:
+def _summary_text(summary: object) -> str:
     if not isinstance(summary, list):
         return ""
     texts = []
@@ -1645,7 +1648,7 @@ class _Output:
                  "encrypted_content", "tool_names", "built_in_tool_outputs",
                  "history_parts", "text_length")
 
-    def __init__(self, items: Any) -> None:
+    def __init__(self, items: object) -> None:
         self.parts: List[Part] = []
         self.citations: List[CitationSource] = []
         self.refusals: List[str] = []
@@ -1658,7 +1661,7 @@ class _Output:
         if isinstance(items, list):
             self._walk(items)
 
-    def _walk(self, items: List[Any]) -> None:
+    def _walk(self, items: List[object]) -> None:
         # One flat loop handing each item to its rule: a deep-research body
         # has thousands of items, and this walk is most of the conversion,
         # so built-in tool items (the commonest) are handled in the loop.
@@ -1755,7 +1758,7 @@ def _finish_reason(status: str, body: JSONDict) -> Optional[FinishReason]:
     return None
 
 
-def _response_from_json(body: Any, requested_id: Optional[str] = None
+def _response_from_json(body: object, requested_id: Optional[str] = None
                         ) -> LlmResponse:
     """Convert a decoded Response body.  Raises :class:`APIResponseDecodeError`
     when ``body`` is not a JSON object with a string ``status``; any other
@@ -1819,7 +1822,7 @@ def _finite_or_none(text: str) -> Optional[float]:
     return value if value - value == 0.0 else None  # inf - inf is NaN
 
 
-def _loads(text: str) -> Any:
+def _loads(text: str) -> object:
     """``json.loads`` for what servers send: ``NaN``, ``Infinity`` and
     numbers too large for a float become ``null`` (absent), so ``to_dict()``
     stays JSON that any service reads."""
@@ -1830,7 +1833,7 @@ def _none(_: str) -> None:
     return None
 
 
-def _loads_or_none(text: str) -> Any:
+def _loads_or_none(text: str) -> object:
     """:func:`_loads`, or None for text that is not JSON - or nests deeper
     than Python's recursion limit allows."""
     try:
@@ -1861,7 +1864,7 @@ def _redact(text: str) -> str:
     return text
 
 
-def _redact_value(value: Any) -> Any:
+def _redact_value(value: object) -> object:
     """A decoded body for an exception attribute, with secrets redacted."""
     if isinstance(value, str):
         return _redact(value)
@@ -1879,7 +1882,7 @@ def _is_credential_name(name: str) -> bool:
 
 
 def _register_secrets(api_key: str, headers: Mapping[str, str],
-                      query: Optional[Mapping[str, Any]]) -> None:
+                      query: Optional[Mapping[str, object]]) -> None:
     values = [api_key]
     for name, value in list(headers.items()) + list((query or {}).items()):
         if _is_credential_name(name):
@@ -2029,7 +2032,7 @@ def _request_headers(api_key: str, organization: Optional[str],
     return headers
 
 
-def _check_mapping(value: Any, name: str) -> None:
+def _check_mapping(value: object, name: str) -> None:
     if value is not None and not hasattr(value, "items"):
         raise TypeError("%s must be a mapping (a dict), not %s"
                         % (name, type(value).__name__))
@@ -2046,7 +2049,7 @@ def _check_header(name: str, value: str) -> None:
     _check_header_text(value, "the value of header %r" % name)
 
 
-def _query_string(default_query: Optional[Mapping[str, Any]]) -> str:
+def _query_string(default_query: Optional[Mapping[str, object]]) -> str:
     _check_mapping(default_query, "default_query")
     if not default_query:
         return ""
@@ -2065,7 +2068,7 @@ def _ca_bundle_from_env() -> Optional[str]:
     return None
 
 
-def _check_response_id(response_id: Any) -> str:
+def _check_response_id(response_id: object) -> str:
     if not isinstance(response_id, str):
         raise TypeError("response_id must be a str, not %s"
                         % type(response_id).__name__)
@@ -2084,7 +2087,7 @@ def _quote_id(response_id: str) -> str:
     return urllib.parse.quote(_check_response_id(response_id), safe="")
 
 
-def _int_at_least(value: Any, name: str, minimum: int) -> int:
+def _int_at_least(value: object, name: str, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError("%s must be an int, not %s"
                         % (name, type(value).__name__))
@@ -2094,7 +2097,7 @@ def _int_at_least(value: Any, name: str, minimum: int) -> int:
     return value
 
 
-def _positive_number(value: Any, name: str,
+def _positive_number(value: object, name: str,
                      maximum: Optional[float] = None) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError("%s must be a number, not %s"
@@ -2108,7 +2111,7 @@ def _positive_number(value: Any, name: str,
     return float(value)
 
 
-def _create_payload(model: str, input: Any, params: JSONDict) -> JSONDict:
+def _create_payload(model: str, input: Input, params: JSONDict) -> JSONDict:
     if not isinstance(model, str) or not model.strip():
         raise TypeError("model must be a non-empty str, got %r" % (model,))
     if not isinstance(input, (str, list)) or (input == "" or input == []):
@@ -2149,7 +2152,7 @@ def _snippet(data: bytes, size: int = 200) -> str:
     return text[:size] + ("..." if len(text) > size else "")
 
 
-def _decode_json(answer: _Answer) -> Any:
+def _decode_json(answer: _Answer) -> object:
     """The JSON of a 2xx answer; :class:`APIResponseDecodeError` if it is
     not JSON (or nests deeper than Python can decode)."""
     try:
@@ -2190,7 +2193,7 @@ def _created_response(answer: _Answer) -> LlmResponse:
         raise _maybe_created(exc) from None
 
 
-def _decode_error_body(data: bytes) -> Tuple[Any, JSONDict]:
+def _decode_error_body(data: bytes) -> Tuple[object, JSONDict]:
     """(body for the exception, the error object or {}) of an error answer:
     the ``{"error": {...}}`` envelope, a bare ``{"message": ...}`` object as
     some gateways and mock servers send, or text."""
@@ -2530,10 +2533,10 @@ class _DeadlineReader(io.RawIOBase):
 class _FileOf:
     """What http.client's answer parser wants of a socket: ``makefile``."""
 
-    def __init__(self, file: Any) -> None:
+    def __init__(self, file: io.BufferedIOBase) -> None:
         self.file = file
 
-    def makefile(self, *args: object, **kwargs: object) -> Any:
+    def makefile(self, *args: object, **kwargs: object) -> io.BufferedIOBase:
         return self.file
 
 
@@ -3249,7 +3252,7 @@ def _cli_create_params(args: argparse.Namespace, console: _Console
     return params
 
 
-def _cli_param(item: str) -> Tuple[str, Any]:
+def _cli_param(item: str) -> Tuple[str, object]:
     key, sep, text = item.partition("=")
     if not sep or not key:
         raise _UsageError("--param wants KEY=VALUE, got %r" % item)
@@ -3412,7 +3415,7 @@ def _one_line(text: str) -> str:
         "", text)).split())
 
 
-def _write(stream: Any, text: str) -> None:
+def _write(stream: TextIO, text: str) -> None:
     """Write what the stream's encoding can carry; escape the rest."""
     try:
         stream.write(text)
@@ -3470,7 +3473,7 @@ class _Console:
         except (OSError, ValueError, AttributeError):
             pass
 
-    def print_json(self, value: Any) -> None:
+    def print_json(self, value: object) -> None:
         """JSON any stdout carries: ``\\u`` escapes unless it is UTF-8."""
         encoding = (getattr(self.out, "encoding", None) or "").lower()
         if isinstance(value, LlmResponse):
@@ -3501,7 +3504,7 @@ class _Progress:
     terminal a line per status change, search, page and summary, and a
     heartbeat at least every minute."""
 
-    def __init__(self, stream: Any, clock: Callable[[], float],
+    def __init__(self, stream: Optional[TextIO], clock: Callable[[], float],
                  announce: bool = False) -> None:
         self.stream = stream
         self.live = bool(getattr(stream, "isatty", lambda: False)())
@@ -3625,9 +3628,8 @@ def _cmd_listen(args: argparse.Namespace, console: _Console) -> int:
     client = _cli_client(args) if args.fetch else None
     receiver = _WebhookReceiver(secret, args.path)
     server = receiver.serve(args.host, args.port)
-    host, port = server.server_address[:2]
     console.say("openai-bg: listening for webhooks on http://%s:%d%s"
-                % (host, port, args.path))
+                % (args.host, server.server_address[1], args.path))
     try:
         while True:
             event = receiver.next_event()
@@ -3720,7 +3722,7 @@ class _WebhookReceiver:
         self.events.put(event)
         return 200, "ok"
 
-    def serve(self, host: str, port: int) -> Any:
+    def serve(self, host: str, port: int) -> http.server.ThreadingHTTPServer:
         import http.server
         server = http.server.ThreadingHTTPServer(
             (host, port), _webhook_handler(self))
@@ -3729,14 +3731,15 @@ class _WebhookReceiver:
         return server
 
 
-def _webhook_handler(receiver: _WebhookReceiver) -> Any:
+def _webhook_handler(receiver: _WebhookReceiver
+                     ) -> Type[http.server.BaseHTTPRequestHandler]:
     import http.server
     import urllib.parse
 
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def log_message(self, layout: str, *args: Any) -> None:
+        def log_message(self, layout: str, *args: object) -> None:
             _logger.debug("listen: " + layout, *args)
 
         def do_POST(self) -> None:
@@ -3826,7 +3829,7 @@ def _interrupt_on_signals() -> Callable[[], None]:
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
 
-    def interrupt(signum: int, frame: Any) -> None:
+    def interrupt(signum: int, frame: Optional[types.FrameType]) -> None:
         raise KeyboardInterrupt
 
     previous = {}
