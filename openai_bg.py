@@ -47,7 +47,7 @@ import re
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import Enum
 
 __version__ = "0.2.0"
@@ -353,30 +353,35 @@ def _drop_none(pairs: Sequence[Tuple[str, object]]) -> JSONDict:
     return {key: value for key, value in pairs if value is not None}
 
 
+class _FlatJSON:
+    """``to_dict()`` is the fields that are not None, by name: the JSON of
+    the reference's parts (untagged enum variants) and usage counts."""
+
+    def to_dict(self) -> JSONDict:
+        instance: Any = self  # every subclass is a dataclass
+        return _drop_none([(f.name, getattr(self, f.name))
+                           for f in fields(instance)])
+
+
 @dataclass
-class TextPart:
+class TextPart(_FlatJSON):
     """Answer text (a non-empty ``output_text`` of a ``message`` item)."""
 
     text: str
 
-    def to_dict(self) -> JSONDict:
-        return {"text": self.text}
 
 
 @dataclass
-class ThinkingPart:
+class ThinkingPart(_FlatJSON):
     """The reasoning summary of a ``reasoning`` item."""
 
     thinking: str
     signature: Optional[str] = None
 
-    def to_dict(self) -> JSONDict:
-        return _drop_none([("thinking", self.thinking),
-                           ("signature", self.signature)])
 
 
 @dataclass
-class FunctionCallPart:
+class FunctionCallPart(_FlatJSON):
     """A ``function_call`` item: your function, for you to run.
 
     ``args`` is the parsed ``arguments`` JSON (``{}`` when it does not parse)
@@ -388,32 +393,24 @@ class FunctionCallPart:
     id: Optional[str] = None
     thought_signature: Optional[str] = None
 
-    def to_dict(self) -> JSONDict:
-        return _drop_none([("name", self.name), ("args", self.args),
-                           ("id", self.id),
-                           ("thought_signature", self.thought_signature)])
 
 
 @dataclass
-class ServerToolCallPart:
+class ServerToolCallPart(_FlatJSON):
     """A built-in tool call run by OpenAI (web search, code interpreter ...),
     or an output item type this module does not know: the item as sent."""
 
     server_tool_call: JSONDict
 
-    def to_dict(self) -> JSONDict:
-        return {"server_tool_call": self.server_tool_call}
 
 
 @dataclass
-class ServerToolResponsePart:
+class ServerToolResponsePart(_FlatJSON):
     """The output of a server-side tool (``shell_call_output``, and any other
     ``*_output`` item): the item as sent."""
 
     server_tool_response: JSONDict
 
-    def to_dict(self) -> JSONDict:
-        return {"server_tool_response": self.server_tool_response}
 
 
 @dataclass
@@ -428,7 +425,7 @@ class Content:
 
 
 @dataclass
-class UsageMetadata:
+class UsageMetadata(_FlatJSON):
     """Token counts.  The first three are always set; the rest are None
     when the API did not report them."""
 
@@ -443,21 +440,6 @@ class UsageMetadata:
     cost: Optional[float] = None
     is_byok: Optional[bool] = None
     provider_usage: Any = None
-
-    def to_dict(self) -> JSONDict:
-        out = {"prompt_token_count": self.prompt_token_count,
-               "candidates_token_count": self.candidates_token_count,
-               "total_token_count": self.total_token_count}
-        out.update(_drop_none([
-            ("cache_read_input_token_count", self.cache_read_input_token_count),
-            ("cache_creation_input_token_count",
-             self.cache_creation_input_token_count),
-            ("thinking_token_count", self.thinking_token_count),
-            ("audio_input_token_count", self.audio_input_token_count),
-            ("audio_output_token_count", self.audio_output_token_count),
-            ("cost", self.cost), ("is_byok", self.is_byok),
-            ("provider_usage", self.provider_usage)]))
-        return out
 
 
 @dataclass
@@ -1010,6 +992,7 @@ class ResponseStream:
         self.response: Optional[LlmResponse] = None
         self.error: Optional[JSONDict] = None
         self._answer = answer
+        self._named_by_event = False
         self._parser = _SSEParser(limit)
         self._ready: List[JSONDict] = []
         self._finished = answer is None
@@ -1072,8 +1055,9 @@ class ResponseStream:
             self.last_sequence_number = sequence
         carried = event.get("response")
         if isinstance(carried, dict):
-            if self.response_id is None:
-                self.response_id = _str_or_none(carried.get("id"))
+            named = _str_or_none(carried.get("id"))
+            if named and not self._named_by_event:  # the server's word wins
+                self.response_id, self._named_by_event = named, True
             if event.get("type") in _TERMINAL_EVENTS:
                 self.response = _response_from_json(carried, self.response_id)
         if event.get("type") == "error":
@@ -1869,10 +1853,12 @@ def _redact_value(value: object) -> object:
     if isinstance(value, str):
         return _redact(value)
     if _SECRETS and isinstance(value, (dict, list)):
-        text = json.dumps(value)
-        redacted = _redact(text)
-        if redacted != text:
-            return json.loads(redacted)
+        try:
+            text = json.dumps(value)
+            redacted = _redact(text)
+            return value if redacted == text else json.loads(redacted)
+        except (ValueError, RecursionError):
+            return None  # too deep to check: keep nothing rather than a secret
     return value
 
 
@@ -2079,6 +2065,9 @@ def _check_response_id(response_id: object) -> str:
     if _CONTROL_CHARACTER.search(response_id):
         raise ValueError("response_id %r contains a control character "
                          "(a stray newline? strip the id)" % response_id)
+    if response_id != response_id.strip():
+        raise ValueError("response_id %r has spaces around it (strip the id)"
+                         % response_id)
     return response_id
 
 
@@ -2530,6 +2519,15 @@ class _DeadlineReader(io.RawIOBase):
         return count
 
 
+class _AnswerFile(io.BufferedReader):
+    """The buffered reader of one answer.  Flushing a reader does nothing;
+    this one also does nothing once closed, so that http.client's answer
+    objects, collected after their file, never complain."""
+
+    def flush(self) -> None:
+        pass
+
+
 class _FileOf:
     """What http.client's answer parser wants of a socket: ``makefile``."""
 
@@ -2834,7 +2832,7 @@ def _read_head(reader: _DeadlineReader, method: str
     """The final answer's status and headers.  Interim 1xx answers (103
     Early Hints, 102 Processing) are skipped, as RFC 9110 requires."""
     import http.client
-    file = io.BufferedReader(reader, _READ_CHUNK)
+    file = _AnswerFile(reader, _READ_CHUNK)
     sock: Any = _FileOf(file)
     while True:
         response = http.client.HTTPResponse(sock, method=method)

@@ -1144,7 +1144,8 @@ def test_ids_are_sent_as_one_encoded_segment(api, client, rid, path):
 
 @pytest.mark.parametrize("rid,error", [
     ("", ValueError), (".", ValueError), ("..", ValueError), ("a\nb", ValueError),
-    ("resp\x00", ValueError), ("resp_1\r", ValueError), (None, TypeError),
+    ("resp\x00", ValueError), ("resp_1\r", ValueError), (" resp_1", ValueError),
+    ("resp_1 ", ValueError), (None, TypeError),
     (123, TypeError), (b"resp", TypeError)])
 def test_bad_ids_never_reach_the_network(api, client, rid, error):
     for call in (client.poll_response, client.cancel_response, client.wait_response):
@@ -2962,6 +2963,7 @@ def test_close_and_context_manager(kept_api):
 
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="no fork on this platform")
+@pytest.mark.filterwarnings("ignore:This process")  # fork() with server threads: on purpose
 def test_forked_child_does_not_reuse_the_parents_connection(kept_api):
     c = kept_client(kept_api)
     c.poll_response("r1")
