@@ -3177,6 +3177,10 @@ def webhook_cases():
          "InvalidWebhookSignatureError"),
         ("id changed", body_, dict(at(body_), **{"webhook-id": "wh_2"}), WEBHOOK_SECRET,
          "InvalidWebhookSignatureError"),
+        ("another scheme version beside a good one", body_,
+         at(body_, signature="v2,AAAA {sig}"), WEBHOOK_SECRET, None),
+        ("only another scheme version", body_, at(body_, signature="v2,AAAA"),
+         WEBHOOK_SECRET, "InvalidWebhookSignatureError"),
     ]
 
 
@@ -3211,7 +3215,7 @@ def test_missing_webhook_header_names_it(drop):
     assert info.value.reason == "missing-header"
 
 
-@pytest.mark.parametrize("signature", ["v1,", "v1,abc,def", "   "])
+@pytest.mark.parametrize("signature", ["v1,", "v1,abc,def", "   ", "v2,abc"])
 def test_malformed_webhook_signature(signature):
     headers = dict(signed(webhook_event()), **{"webhook-signature": signature})
     with pytest.raises(openai_bg.InvalidWebhookSignatureError, match="webhook-signature"):
