@@ -3441,7 +3441,8 @@ class _Console:
     def say(self, text: str) -> None:
         if self.err is None:
             return
-        self.end_live_line()
+        if self.live is not None:
+            self.live.clear()  # the next update redraws it below
         try:
             _write(self.err, _one_line(_redact(text)) + "\n")
             self.err.flush()
@@ -3524,6 +3525,7 @@ class _Progress:
         self.latest = ""
         self.response_id: Optional[str] = None
         self.last_status: Optional[str] = None
+        self.showing = False  # a live line is on the screen
 
     def update(self, response: LlmResponse, polled: bool = True) -> None:
         if self.response_id is None and self.announce:
@@ -3550,7 +3552,7 @@ class _Progress:
         elif kind == "response.output_text.delta":
             self.written += len(_str_or_none(event.get("delta")) or "")
             self.latest = "writing: %d characters" % self.written
-        if notable or self.live:
+        if self.response_id is not None and (notable or self.live):
             self.show(notable)
 
     def _count_output(self, raw: Optional[JSONDict]) -> None:
@@ -3577,7 +3579,7 @@ class _Progress:
         now = self.clock()
         line = self._status_line(now)
         if self.live:
-            self._line("\r\033[K" + _one_line(_redact(line)), final)
+            self._line(line, final)
         elif notable or now - self.last_line >= _HEARTBEAT_SECONDS:
             self._line(line, True)
 
@@ -3600,19 +3602,38 @@ class _Progress:
         if self.stream is None:
             return
         self.last_line = self.clock()
+        text = _one_line(_redact(text))
         try:
             if self.live:
-                _write(self.stream, text + ("\n" if newline else ""))
+                text = text[:self._width()]  # a wrapped line cannot be redrawn
+                _write(self.stream, "\r\033[K" + text + ("\n" if newline else ""))
+                self.showing = not newline
             else:
-                _write(self.stream, _one_line(_redact(text)) + "\n")
+                _write(self.stream, text + "\n")
             self.stream.flush()
         except (OSError, ValueError):
             pass
 
+    def _width(self) -> int:
+        try:
+            stream: Any = self.stream
+            columns = os.get_terminal_size(stream.fileno()).columns
+        except (AttributeError, OSError, ValueError):
+            columns = 0
+        return max(20, columns - 1) if columns > 0 else 79  # 0: size unknown
+
+    def clear(self) -> None:
+        """Take the live line off the screen (a message goes there)."""
+        if self.showing and self.stream is not None:
+            _write(self.stream, "\r\033[K")
+            self.showing = False
+
     def finish(self) -> None:
-        if self.live and self.last_status in PENDING_STATUSES:
-            self._line("", True)
-            self.last_status = None
+        """Leave the live line on the screen, and end it."""
+        if self.showing and self.stream is not None:
+            _write(self.stream, "\n")
+            self.stream.flush()
+            self.showing = False
 
 
 def _plural(count: int) -> str:
@@ -3791,13 +3812,18 @@ _COMMANDS: Dict[str, Callable[[argparse.Namespace, _Console], int]] = {
 
 class _StderrHandler(logging.Handler):
     """Log lines on stderr (as it is when each is written), one line each,
-    with server text made safe."""
+    with server text made safe; through the CLI's console when there is
+    one, so that a live status line is cleared first."""
 
-    def __init__(self, layout: str) -> None:
+    def __init__(self, layout: str, console: Optional[_Console] = None) -> None:
         super().__init__()
         self.setFormatter(logging.Formatter(layout))
+        self.console = console
 
     def emit(self, record: logging.LogRecord) -> None:
+        if self.console is not None:
+            self.console.say(self.format(record))
+            return
         stream = sys.stderr
         if stream is None:
             return
@@ -3815,7 +3841,7 @@ def _take_over_process(console: _Console) -> Callable[[], None]:
     handler = None
     level = _logger.level
     if level == logging.NOTSET and console.err is not None:  # no OPENAI_LOG
-        handler = _StderrHandler("openai-bg: %(message)s")
+        handler = _StderrHandler("openai-bg: %(message)s", console)
         _logger.addHandler(handler)
         _logger.setLevel(logging.WARNING)
     restore_signals = _interrupt_on_signals()

@@ -3850,6 +3850,44 @@ def test_run_off_a_terminal_shows_searches_and_pages(api):
     assert job.stream_requests == ["/v1/responses"]
 
 
+def test_run_on_a_terminal_is_one_live_line(api):
+    import pty
+    job = StreamJob(api, [("drop", 6), ("full",)])
+    job.poll_body = job.final
+    import fcntl
+    import struct
+    import termios
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    env = dict(os.environ, OPENAI_API_KEY=KEY, OPENAI_BASE_URL=api.url + "/v1")
+    proc = subprocess.Popen([sys.executable, "openai_bg.py", "run", "--model", "m", "q"],
+                            cwd=HERE, env=env, stdout=subprocess.PIPE, stderr=slave)
+    os.close(slave)
+    out, _ = proc.communicate(timeout=30)
+    screen = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        screen += chunk
+    os.close(master)
+    text = screen.decode()
+    assert proc.returncode == 0
+    assert out == b"The answer, in full.\n"
+    assert text.startswith("\r\x1b[Kopenai-bg: created resp_s\r\n")
+    assert "2 searches, 0 pages - searched ITER schedule" in text
+    assert "1 page - opened https://example.org/fusion" in text
+    assert "writing: 20 characters" in text  # the answer's progress, live
+    # The warning about the dropped stream clears the live line, then it is redrawn.
+    assert "\r\x1b[Kopenai-bg: the stream of resp_s broke" in text
+    assert text.endswith("resp_s: completed, 0 s, 12 events, 2 searches, 1 page - writing: "
+                         "20 characters\r\n")
+    assert KEY.encode() not in screen
+
+
 def test_run_no_stream_polls_and_wait_stream_streams(api):
     job = StreamJob(api, [("full",)])
     job.poll_body = job.final
