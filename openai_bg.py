@@ -1305,17 +1305,17 @@ def _follow_stream(wait: _Wait, stream: Optional[ResponseStream]
             if stream is None:
                 return None
         with stream:
-            final, events, broken = _drain(wait, stream)
+            final, events, how = _drain(wait, stream)
         stream = None
         if final is not None:
             return final
+        if how == "expired" or wait.expired():
+            return wait.time_out()
         failures = 0 if events else failures + 1
-        if not broken:
+        if how == "ended":
             wait.poll()  # ended without a terminal event: where is the job?
             if wait.last is not None and wait.last.done:
                 return wait.last
-        if wait.expired():
-            return wait.time_out()
 
 
 def _reopen_stream(wait: _Wait, failures: int) -> Optional[ResponseStream]:
@@ -1347,24 +1347,35 @@ def _reopen_stream(wait: _Wait, failures: int) -> Optional[ResponseStream]:
 
 
 def _drain(wait: _Wait, stream: ResponseStream
-           ) -> Tuple[Optional[LlmResponse], int, bool]:
-    """Deliver a stream's events; (the final response or None, how many
-    events arrived, whether it broke).  A broken stream is not an error
-    here: the caller resumes it."""
+           ) -> Tuple[Optional[LlmResponse], int, str]:
+    """Deliver a stream's events within what is left of the wait; (the
+    final response or None, how many events arrived, how it stopped:
+    "ended", "broke" or "expired").  A broken stream is not an error here:
+    the caller resumes it."""
     events = 0
     try:
-        for event in stream:
+        while not wait.expired():
+            left = wait.remaining()
+            if left is not None and stream._answer is not None:
+                stream._answer.limit_silence(left)
+            event = next(stream, None)
+            if event is None:
+                break
             events += 1
             wait.reached_server = True
             wait.deliver(event)
+        else:
+            return None, events, "expired"
     except APIConnectionError as exc:
+        if wait.expired():
+            return None, events, "expired"
         _logger.warning("the stream of %s broke (%s); resuming",
                         wait.response_id, exc)
-        return None, events, True
+        return None, events, "broke"
     final = stream.response
     if final is not None:
         wait.seen(final)
-    return final, events, False
+    return final, events, "ended"
 
 
 def _check_wait_arguments(timeout: Optional[float],
@@ -2483,6 +2494,10 @@ class _Answer:
         """The next bytes of a stream; ``b""`` when it ended cleanly."""
         return self._live.read_chunk() if self._live is not None else b""
 
+    def limit_silence(self, seconds: float) -> None:
+        if self._live is not None:
+            self._live.limit_silence(seconds)
+
     def close(self) -> None:
         if self._live is not None:
             self._live.close()
@@ -2585,12 +2600,18 @@ class _LiveBody:
 
     def __init__(self, transport: _Transport, conn: _Connection,
                  response: http.client.HTTPResponse, request: _Request,
-                 idle: float) -> None:
+                 reader: _DeadlineReader, idle: float) -> None:
         self.transport = transport
         self.conn: Optional[_Connection] = conn
         self.response = response
         self.request = request
+        self.reader = reader
         self.idle = idle
+
+    def limit_silence(self, seconds: float) -> None:
+        """Wait at most ``seconds`` (and never more than ``timeout``) for
+        the next bytes: what is left of a wait bounds its stream too."""
+        self.reader.idle = max(min(self.idle, seconds), 0.001)
 
     def read_chunk(self) -> bytes:
         if self.conn is None:
@@ -2691,7 +2712,8 @@ class _Transport:
                     "text/event-stream"):
             reader.idle = timeout
             return _Answer(request, response, b"",
-                           _LiveBody(self, conn, response, request, timeout))
+                           _LiveBody(self, conn, response, request, reader,
+                                     timeout))
         body = _read_body(response, request.limit, request)
         self.finished(conn, response)
         return _Answer(request, response, body)

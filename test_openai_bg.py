@@ -2790,6 +2790,21 @@ def test_streamed_wait_times_out_and_cancels(api, client, clock):
     assert api.paths("POST") == ["/v1/responses/resp_s/cancel"]
 
 
+@pytest.mark.parametrize("pause", [0.3, 3.0])  # a busy stream, a silent one
+def test_streamed_wait_ends_at_its_timeout(api, pause):
+    events, _ = job_events()
+    # The whole stream would end with the final event (after ~3.6 s or 3 s);
+    # a wait of 0.5 s must not follow it there.
+    chunks = [sse_event(e) for e in events]
+    api.on("GET", "/v1/responses/resp_s", lambda rec: reply(200, SSE(
+        chunks, pause=pause)) if "stream=true" in rec.path else reply(200, body(
+            "in_progress", rid="resp_s")))
+    c = make_client(api.url + "/v1")  # the real clock; a request timeout of 60 s
+    with pytest.raises(openai_bg.WaitTimeoutError) as info:
+        c.wait_response("resp_s", stream=True, timeout=0.5)
+    assert info.value.status in (None, "queued", "in_progress")
+
+
 def test_streamed_create_and_wait_cancels_on_interrupt(api, client, clock):
     StreamJob(api, [("drop", 3)])
     api.on("POST", "/v1/responses/resp_s/cancel", reply(200, body("cancelled", rid="resp_s")))
