@@ -686,12 +686,17 @@ class Client:
         """Open the event stream of a background response:
         ``GET {base_url}/responses/{id}?stream=true`` (``&starting_after=N``
         to resume after event N).  Returns a :class:`ResponseStream`."""
+        return self._stream(response_id, starting_after, None)
+
+    def _stream(self, response_id: str, starting_after: Optional[int],
+                budget: Optional[float]) -> ResponseStream:
         path = "/responses/%s" % _quote_id(response_id)
         query = "stream=true"
         if starting_after is not None:
             query += "&starting_after=%d" % _int_at_least(
                 starting_after, "starting_after", 0)
-        answer = self._request("GET", path, None, stream=True, query=query)
+        answer = self._request("GET", path, None, stream=True, query=query,
+                               budget=budget)
         if not answer.is_event_stream:  # a gateway that does not stream
             return ResponseStream.from_body(
                 _response_from_json(_decode_json(answer), response_id))
@@ -1327,8 +1332,8 @@ def _reopen_stream(wait: _Wait, failures: int) -> Optional[ResponseStream]:
         if wait.expired():
             wait.time_out()
         try:
-            stream = wait.client.stream_response(
-                wait.response_id, starting_after=wait.sequence)
+            stream = wait.client._stream(wait.response_id, wait.sequence,
+                                         wait.remaining())
         except APIStatusError as exc:
             if exc.status_code in _STREAM_REFUSED_STATUSES:
                 _logger.info("streaming %s refused (%s); polling instead",

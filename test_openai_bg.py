@@ -2805,6 +2805,13 @@ def test_streamed_wait_ends_at_its_timeout(api, pause):
     assert info.value.status in (None, "queued", "in_progress")
 
 
+def test_streamed_wait_does_not_wait_for_a_slow_stream_to_open(raw_server):
+    server = raw_server(lambda conn: time.sleep(5))  # accepts, never answers
+    c = make_client(server.url, max_retries=0)  # a request timeout of 60 s
+    with pytest.raises(openai_bg.WaitTimeoutError):
+        c.wait_response("resp_s", stream=True, timeout=0.5)
+
+
 def test_streamed_create_and_wait_cancels_on_interrupt(api, client, clock):
     StreamJob(api, [("drop", 3)])
     api.on("POST", "/v1/responses/resp_s/cancel", reply(200, body("cancelled", rid="resp_s")))
