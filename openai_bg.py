@@ -1467,7 +1467,7 @@ def unwrap_webhook(payload: Union[bytes, str], headers: Headers,
 
 
 def _webhook_key(secret: Optional[str]) -> bytes:
-    if secret is None:
+    if not secret:  # None or empty: the variable
         secret = os.environ.get("OPENAI_WEBHOOK_SECRET") or None
     if secret is None:
         raise OpenAIError("no webhook secret: pass secret=... or set the "
