@@ -1947,7 +1947,7 @@ def _api_key_from(api_key: Optional[str]) -> str:
     if not api_key or not api_key.strip():
         raise OpenAIError("no API key: pass api_key=... or set the "
                           "OPENAI_API_KEY environment variable")
-    _check_header_text(api_key, "the API key")
+    _check_header_text(api_key, "api_key (or $OPENAI_API_KEY)")
     return api_key
 
 
@@ -2958,7 +2958,7 @@ OPENAI_WEBHOOK_SECRET, HTTPS_PROXY, REQUESTS_CA_BUNDLE, OPENAI_LOG.
 _CLI_WORDS = (
     ("pass api_key=... or set the OPENAI_API_KEY environment variable",
      "set $OPENAI_API_KEY"),
-    ("the API key", "$OPENAI_API_KEY"),
+    ("api_key (or $OPENAI_API_KEY)", "$OPENAI_API_KEY"),
     ("base_url", "--base-url (or $OPENAI_BASE_URL)"),
     ("organization (or $OPENAI_ORG_ID)", "$OPENAI_ORG_ID"),
     ("project (or $OPENAI_PROJECT_ID)", "$OPENAI_PROJECT_ID"),

@@ -3461,8 +3461,8 @@ def test_upper_case_scheme_works(api):
 
 
 @pytest.mark.parametrize("kwargs,name", [
-    ({"api_key": "sk-\u201cpasted\u201d"}, "API key"),
-    ({"api_key": "sk-\u20ac-key"}, "API key"),
+    ({"api_key": "sk-\u201cpasted\u201d"}, "api_key"),
+    ({"api_key": "sk-\u20ac-key"}, "api_key"),
     ({"api_key": "sk-ok", "organization": "org-\u20ac"}, "organization"),
     ({"api_key": "sk-ok", "project": "proj\n"}, "project"),
     ({"api_key": "sk-ok", "default_headers": {"X-\u00e9": "v"}}, "header name"),
@@ -3753,6 +3753,14 @@ def test_cli_errors_name_the_flags(api, args, flag):
     done = cli(api, *args)
     assert done.returncode == 2, done.stderr
     assert flag in done.stderr
+    assert api.requests == []
+
+
+def test_cli_names_the_key_variable_for_a_key_http_cannot_carry(api):
+    done = run_cli(api, ["poll", "r1"], env={"OPENAI_API_KEY": "sk-\u201cpasted\u201d"})
+    assert done.returncode == 2
+    assert b"$OPENAI_API_KEY" in done.stderr
+    assert "\u201cpasted".encode() not in done.stderr
     assert api.requests == []
 
 
