@@ -3682,19 +3682,32 @@ def _cmd_listen(args: argparse.Namespace, console: _Console) -> int:
     server = receiver.serve(args.host, args.port)
     console.say("openai-bg: listening for webhooks on http://%s:%d%s"
                 % (args.host, server.server_address[1], args.path))
+    event: Optional[JSONDict] = None
     try:
         while True:
             event = receiver.next_event()
             if event is not None:
-                console.print_text(json.dumps(
-                    _listen_line(event, client, console),
-                    ensure_ascii=True) + "\n")
+                _print_event(_listen_line(event, client, console), console)
+                event = None
     except KeyboardInterrupt:
-        console.say("openai-bg: stopped listening")
+        # Every event answered 200 is printed before we go: OpenAI will not
+        # send it again.  Those not yet fetched are printed without.
+        receiver.close()
+        left = ([event] if event is not None else []) + receiver.drain()
+        for event in left:
+            _print_event({"event": event, "response": None, "text": None}
+                         if client is not None else event, console)
+        console.say("openai-bg: stopped listening%s" % (
+            " (%d event(s) printed without fetching)" % len(left)
+            if client is not None and left else ""))
         return EXIT_OK
     finally:
         server.shutdown()
         server.server_close()
+
+
+def _print_event(line: JSONDict, console: _Console) -> None:
+    console.print_text(json.dumps(line, ensure_ascii=True) + "\n")
 
 
 def _listen_secret(args: argparse.Namespace) -> str:
@@ -3750,6 +3763,7 @@ class _WebhookReceiver:
         self.seen: collections.OrderedDict[str, None] = \
             collections.OrderedDict()
         self.lock = threading.Lock()
+        self.closed = False
 
     def next_event(self) -> Optional[JSONDict]:
         import queue
@@ -3766,13 +3780,30 @@ class _WebhookReceiver:
             return 400, str(exc)
         webhook_id = _header_value(headers, "webhook-id") or ""
         with self.lock:
+            if self.closed:  # stopping: let OpenAI deliver it again later
+                return 503, "stopping"
             if webhook_id in self.seen:
                 return 200, "duplicate"
             self.seen[webhook_id] = None
             if len(self.seen) > _WEBHOOK_MEMORY:
                 self.seen.popitem(last=False)
-        self.events.put(event)
+            self.events.put(event)
         return 200, "ok"
+
+    def close(self) -> None:
+        """Accept no more events (a delivery now gets 503)."""
+        with self.lock:
+            self.closed = True
+
+    def drain(self) -> List[JSONDict]:
+        """The events accepted but not yet taken."""
+        import queue
+        left = []
+        while True:
+            try:
+                left.append(self.events.get_nowait())
+            except queue.Empty:
+                return left
 
     def serve(self, host: str, port: int) -> http.server.ThreadingHTTPServer:
         import http.server

@@ -3305,6 +3305,7 @@ class Listener:
         line = self.proc.stderr.readline()
         assert "listening" in line, line + self.proc.stderr.read()
         self.url = line.split(" on ")[1].strip()
+        self.seen_err = ""
         self.base = self.url.rsplit("/", 1)[0] if self.url.count("/") > 2 else self.url
 
     def post(self, payload, headers, path=None, method="POST"):
@@ -3321,10 +3322,21 @@ class Listener:
         finally:
             conn.close()
 
+    def wait_for_stderr(self, text, timeout=20):
+        """Read stderr until ``text`` shows (the listener works on its own
+        threads: a test waits for what it said, not for a time)."""
+        import select
+        deadline = time.monotonic() + timeout
+        while text not in self.seen_err and time.monotonic() < deadline:
+            ready, _, _ = select.select([self.proc.stderr.fileno()], [], [], 0.1)
+            if ready:
+                self.seen_err += os.read(self.proc.stderr.fileno(), 65536).decode()
+        assert text in self.seen_err, self.seen_err
+
     def stop(self):
         self.proc.send_signal(signal.SIGTERM)
         out, err = self.proc.communicate(timeout=20)
-        return self.proc.returncode, out, err
+        return self.proc.returncode, out, self.seen_err + err
 
 
 def test_listen_prints_verified_events_once_and_refuses_bad_ones():
@@ -3363,9 +3375,7 @@ def test_listen_fetch_adds_the_response(api):
         assert listener.post(good, signed(good, webhook_id="wh_1"), "/") == 200
         missing = webhook_event("resp_404", event_id="evt_2")
         assert listener.post(missing, signed(missing, webhook_id="wh_2"), "/") == 200
-        deadline = time.monotonic() + 20
-        while len(api.requests) < 2 and time.monotonic() < deadline:
-            time.sleep(0.05)
+        listener.wait_for_stderr("could not fetch response resp_404")
     finally:
         code, out, err = listener.stop()
     first, second = [json.loads(line) for line in out.splitlines()]
@@ -3376,6 +3386,26 @@ def test_listen_fetch_adds_the_response(api):
     assert second["response"] is None
     assert "resp_404" in err
     assert KEY not in err
+
+
+def test_listen_prints_every_acknowledged_event_when_stopped(raw_server):
+    server = raw_server(lambda conn: time.sleep(10))  # the API never answers a fetch
+    listener = Listener("--fetch", env={"OPENAI_API_KEY": KEY,
+                                        "OPENAI_BASE_URL": server.url + "/v1"})
+    try:
+        for n in range(3):
+            event = webhook_event("resp_%d" % n, event_id="evt_%d" % n)
+            assert listener.post(event, signed(event, webhook_id="wh_%d" % n), "/") == 200
+        deadline = time.monotonic() + 10
+        while server.connections < 1 and time.monotonic() < deadline:
+            time.sleep(0.02)  # the first fetch is under way
+    finally:
+        code, out, err = listener.stop()
+    lines = [json.loads(line) for line in out.splitlines()]
+    assert code == 0
+    assert [line["event"]["data"]["id"] for line in lines] == ["resp_0", "resp_1", "resp_2"]
+    assert all(line["response"] is None for line in lines)
+    assert "3 event(s) printed without fetching" in err
 
 
 def test_listen_secret_file_and_missing_secret(tmp_path):
