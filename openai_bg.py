@@ -3685,10 +3685,13 @@ def _cmd_listen(args: argparse.Namespace, console: _Console) -> int:
     event: Optional[JSONDict] = None
     try:
         while True:
-            event = receiver.next_event()
+            with _HeldInterrupts():  # taken means printed, whatever happens
+                event = receiver.next_event()
             if event is not None:
-                _print_event(_listen_line(event, client, console), console)
-                event = None
+                line = _listen_line(event, client, console)  # interruptible
+                with _HeldInterrupts():
+                    _print_event(line, console)
+                    event = None
     except KeyboardInterrupt:
         # Every event answered 200 is printed before we go: OpenAI will not
         # send it again.  Those not yet fetched are printed without.
@@ -3827,20 +3830,26 @@ def _webhook_handler(receiver: _WebhookReceiver
 
         def do_POST(self) -> None:
             if urllib.parse.urlsplit(self.path).path != receiver.path:
-                return self.answer(404, "not found")
+                return self.refuse(404, "not found")
             length = self.headers.get("Content-Length", "")
             if not length.isdigit():
-                return self.answer(411, "a Content-Length is required")
+                return self.refuse(411, "a Content-Length is required")
             if int(length) > _WEBHOOK_MAX_BYTES:
-                self.close_connection = True  # read no more of it
-                return self.answer(413, "the body is over 1 MiB")
+                return self.refuse(413, "the body is over 1 MiB")
             body = self.rfile.read(int(length))
             self.answer(*receiver.receive(body, self.headers))
 
         def refuse_method(self) -> None:
             if urllib.parse.urlsplit(self.path).path != receiver.path:
-                return self.answer(404, "not found")
-            self.answer(405, "POST only")
+                return self.refuse(404, "not found")
+            self.refuse(405, "POST only")
+
+        def refuse(self, status: int, text: str) -> None:
+            """Answer without reading the body, then close the connection."""
+            self.close_connection = True
+            self.answer(status, text)
+            self.wfile.flush()
+            _discard_unread(self.connection)
 
         do_GET = do_PUT = do_DELETE = do_PATCH = do_HEAD = refuse_method
 
@@ -3858,6 +3867,26 @@ def _webhook_handler(receiver: _WebhookReceiver
                 self.wfile.write(data)
 
     return Handler
+
+
+def _discard_unread(connection: socket.socket) -> None:
+    """Read and drop what the peer is still sending, up to 16 MiB and 5 s,
+    before the connection closes: closing with unread bytes sends a reset,
+    which can reach the sender before our answer does, and then it sees a
+    broken connection instead of the status (a "lingering close")."""
+    import socket
+    deadline = time.monotonic() + 5.0
+    left = 16 * 1024 * 1024
+    try:
+        connection.shutdown(socket.SHUT_WR)
+        while left > 0 and time.monotonic() < deadline:
+            connection.settimeout(max(0.01, deadline - time.monotonic()))
+            chunk = connection.recv(min(left, 65536))
+            if not chunk:
+                return
+            left -= len(chunk)
+    except OSError:
+        pass
 
 
 _COMMANDS: Dict[str, Callable[[argparse.Namespace, _Console], int]] = {
@@ -3913,23 +3942,48 @@ def _take_over_process(console: _Console) -> Callable[[], None]:
 
 
 def _interrupt_on_signals() -> Callable[[], None]:
+    """Make SIGTERM and SIGHUP raise ``KeyboardInterrupt`` like Ctrl-C, and
+    let :class:`_HeldInterrupts` hold all three.  A signal the process was
+    started ignoring (``nohup``, ``&`` in a script) stays ignored."""
     import signal
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
-
-    def interrupt(signum: int, frame: Optional[types.FrameType]) -> None:
-        raise KeyboardInterrupt
-
     previous = {}
-    for name in ("SIGTERM", "SIGHUP"):
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
         number = getattr(signal, name, None)
-        if number is not None:
-            previous[number] = signal.signal(number, interrupt)
+        if number is not None and signal.getsignal(number) in (
+                signal.SIG_DFL, signal.default_int_handler):
+            previous[number] = signal.signal(number, _interrupt)
 
     def restore() -> None:
         for number, handler in previous.items():
             signal.signal(number, handler)
     return restore
+
+
+def _interrupt(signum: int, frame: Optional[types.FrameType]) -> None:
+    if _HeldInterrupts.holding:
+        _HeldInterrupts.pending = True
+    else:
+        raise KeyboardInterrupt
+
+
+class _HeldInterrupts:
+    """``with _HeldInterrupts():`` - a step that must not be cut in two
+    (taking an event off a queue, printing it and marking it printed):
+    an interrupt during it is raised when it ends."""
+
+    holding = False
+    pending = False
+
+    def __enter__(self) -> None:
+        type(self).holding = True
+
+    def __exit__(self, *exc_info: object) -> None:
+        type(self).holding = False
+        if type(self).pending:
+            type(self).pending = False
+            raise KeyboardInterrupt
 
 
 def _setup_logging_from_env() -> None:

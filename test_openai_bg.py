@@ -2327,10 +2327,16 @@ def test_cli_help_everywhere(api):
         assert "example" in done.stdout
 
 
-def start_run(api, *extra):
+def start_run(api, *extra, ignored=()):
     """Start ``openai_bg.py run`` on a job that never finishes; return once it
     is polling.  SIGINT is reset to its default in the child: a CI shell may
-    start us with it ignored, a terminal user's shell does not."""
+    start us with it ignored, a terminal user's shell does not; the signals
+    in ``ignored`` are ignored from the start, as ``nohup`` does."""
+    def child_signals():
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        for signum in ignored:
+            signal.signal(signum, signal.SIG_IGN)
+
     api.on("POST", "/v1/responses", reply(200, body("queued", rid="r1")))
     api.on("GET", "/v1/responses/r1", reply(200, body("in_progress", rid="r1")))
     api.on("POST", "/v1/responses/r1/cancel", reply(200, body("cancelled", rid="r1")))
@@ -2339,7 +2345,7 @@ def start_run(api, *extra):
         [sys.executable, "openai_bg.py", "run", "--model", "m", "--interval", "0.05",
          *extra, "q"],
         cwd=HERE, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+        text=True, preexec_fn=child_signals)
     deadline = time.monotonic() + 30
     while len(api.paths("GET")) < 2 and time.monotonic() < deadline:
         time.sleep(0.02)
@@ -3365,6 +3371,29 @@ def test_listen_prints_verified_events_once_and_refuses_bad_ones():
     assert "Traceback" not in err
 
 
+def test_listen_refusals_reach_the_sender_and_the_listener_goes_on():
+    # Refused without reading the body, each must still arrive as a status,
+    # not as a reset (bodies far larger than the socket buffers).
+    listener = Listener("--path", "/hooks")
+    try:
+        for size in (1024 * 1024 + 10, 4 * 1024 * 1024, 12 * 1024 * 1024):
+            huge = b"{" + b" " * size + b"}"
+            for _ in range(3):
+                assert listener.post(huge, signed(huge), "/hooks") == 413
+        big = b"x" * (4 * 1024 * 1024)
+        assert listener.post(big, {}, "/elsewhere") == 404
+        assert listener.post(big, {}, "/hooks", method="PUT") == 405
+        chunked = iter([b"{", b" " * (4 * 1024 * 1024), b"}"])
+        assert listener.post(chunked, {}, "/hooks") == 411
+        good = webhook_event("resp_after")
+        assert listener.post(good, signed(good), "/hooks") == 200
+    finally:
+        code, out, err = listener.stop()
+    assert code == 0
+    assert [json.loads(line)["data"]["id"] for line in out.splitlines()] == ["resp_after"]
+    assert "Traceback" not in err
+
+
 def test_listen_fetch_adds_the_response(api):
     api.on("GET", "/v1/responses/resp_1", reply(200, body("completed", rid="resp_1",
                                                           output=[message("fetched")])))
@@ -3406,6 +3435,38 @@ def test_listen_prints_every_acknowledged_event_when_stopped(raw_server):
     assert [line["event"]["data"]["id"] for line in lines] == ["resp_0", "resp_1", "resp_2"]
     assert all(line["response"] is None for line in lines)
     assert "3 event(s) printed without fetching" in err
+
+
+@pytest.mark.parametrize("after", [0, 1, 3, 8])
+def test_listen_stopped_while_busy_prints_each_acknowledged_event_once(after):
+    # Deliveries keep coming while SIGTERM arrives: every event answered 200
+    # is printed exactly once, and no event answered otherwise is (one whose
+    # answer was lost to the exit may be printed: OpenAI sends it again).
+    listener = Listener()
+    acknowledged, refused, in_doubt = [], [], []
+
+    def deliver():
+        for n in range(200):
+            event = webhook_event("resp_%d" % n, event_id="evt_%d" % n)
+            try:
+                status = listener.post(event, signed(event, webhook_id="wh_%d" % n), "/")
+            except OSError:
+                in_doubt.append("resp_%d" % n)
+                return
+            (acknowledged if status == 200 else refused).append("resp_%d" % n)
+            if refused:
+                return
+    poster = threading.Thread(target=deliver)
+    poster.start()
+    deadline = time.monotonic() + 20
+    while len(acknowledged) < after and time.monotonic() < deadline:
+        time.sleep(0.001)
+    code, out, err = listener.stop()
+    poster.join(30)
+    printed = [json.loads(line)["data"]["id"] for line in out.splitlines()]
+    assert code == 0, err
+    assert printed in (acknowledged, acknowledged + in_doubt)
+    assert "Traceback" not in err
 
 
 def test_listen_secret_file_and_missing_secret(tmp_path):
@@ -3874,6 +3935,43 @@ def test_sighup_cancels_a_run(api):
     assert api.paths("POST")[-1] == "/v1/responses/r1/cancel"
     assert "cancelled" in err
     assert "Traceback" not in err
+
+
+def test_a_signal_ignored_from_the_start_stays_ignored(api):
+    proc = start_run(api, ignored=(signal.SIGHUP,))  # nohup openai-bg run ...
+    proc.send_signal(signal.SIGHUP)
+    polls = len(api.paths("GET"))
+    deadline = time.monotonic() + 30
+    while len(api.paths("GET")) < polls + 3 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert proc.poll() is None  # still waiting on the job
+    assert api.paths("POST") == ["/v1/responses"]
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    assert api.paths("POST")[-1] == "/v1/responses/r1/cancel"
+
+
+def test_main_in_process_keeps_the_embedders_signal_handlers(api, monkeypatch, capsys):
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    seen = []
+
+    def answer(request):  # what SIGTERM and SIGINT do while main() runs
+        seen.append((signal.getsignal(signal.SIGTERM), signal.getsignal(signal.SIGINT)))
+        return reply(200, body(rid="r1", output=[message("hi")]))
+    api.on("GET", "/v1/responses/r1", answer)
+    mine = lambda signum, frame: None  # noqa: E731
+    previous = signal.signal(signal.SIGTERM, mine)
+    try:
+        assert openai_bg.main(["poll", "r1", "--base-url", api.url + "/v1"]) == 0
+        assert signal.getsignal(signal.SIGTERM) is mine
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert seen[0][0] is mine  # the embedder's stays in place
+    ctrl_c = signal.getsignal(signal.SIGINT)  # ours meanwhile, unless ignored
+    assert seen[0][1] is (openai_bg._interrupt if ctrl_c is signal.default_int_handler
+                          else ctrl_c)
+    assert capsys.readouterr().out == "hi\n"
 
 
 def test_main_in_process_restores_what_it_changed(api, monkeypatch, capsys):
