@@ -3679,11 +3679,12 @@ def _cmd_listen(args: argparse.Namespace, console: _Console) -> int:
     secret = _listen_secret(args)
     client = _cli_client(args) if args.fetch else None
     receiver = _WebhookReceiver(secret, args.path)
-    server = receiver.serve(args.host, args.port)
-    console.say("openai-bg: listening for webhooks on http://%s:%d%s"
-                % (args.host, server.server_address[1], args.path))
+    server: Optional[http.server.ThreadingHTTPServer] = None
     event: Optional[JSONDict] = None
-    try:
+    try:  # from the first moment a delivery can be answered
+        server = receiver.serve(args.host, args.port)
+        console.say("openai-bg: listening for webhooks on http://%s:%d%s"
+                    % (args.host, server.server_address[1], args.path))
         while True:
             with _HeldInterrupts():  # taken means printed, whatever happens
                 event = receiver.next_event()
@@ -3694,19 +3695,22 @@ def _cmd_listen(args: argparse.Namespace, console: _Console) -> int:
                     event = None
     except KeyboardInterrupt:
         # Every event answered 200 is printed before we go: OpenAI will not
-        # send it again.  Those not yet fetched are printed without.
-        receiver.close()
-        left = ([event] if event is not None else []) + receiver.drain()
-        for event in left:
-            _print_event({"event": event, "response": None, "text": None}
-                         if client is not None else event, console)
+        # send it again.  Those not yet fetched are printed without, and a
+        # second signal does not cut that short.
+        with _HeldInterrupts(then_raise=False):
+            receiver.close()
+            left = ([event] if event is not None else []) + receiver.drain()
+            for event in left:
+                _print_event({"event": event, "response": None, "text": None}
+                             if client is not None else event, console)
         console.say("openai-bg: stopped listening%s" % (
             " (%d event(s) printed without fetching)" % len(left)
             if client is not None and left else ""))
         return EXIT_OK
     finally:
-        server.shutdown()
-        server.server_close()
+        if server is not None:
+            server.shutdown()
+            server.server_close()
 
 
 def _print_event(line: JSONDict, console: _Console) -> None:
@@ -3971,18 +3975,22 @@ def _interrupt(signum: int, frame: Optional[types.FrameType]) -> None:
 class _HeldInterrupts:
     """``with _HeldInterrupts():`` - a step that must not be cut in two
     (taking an event off a queue, printing it and marking it printed):
-    an interrupt during it is raised when it ends."""
+    an interrupt during it is raised when it ends (or, with
+    ``then_raise=False``, dropped)."""
 
     holding = False
     pending = False
 
+    def __init__(self, then_raise: bool = True) -> None:
+        self.then_raise = then_raise
+
     def __enter__(self) -> None:
-        type(self).holding = True
+        _HeldInterrupts.holding = True
 
     def __exit__(self, *exc_info: object) -> None:
-        type(self).holding = False
-        if type(self).pending:
-            type(self).pending = False
+        _HeldInterrupts.holding = False
+        pending, _HeldInterrupts.pending = _HeldInterrupts.pending, False
+        if pending and self.then_raise:
             raise KeyboardInterrupt
 
 
