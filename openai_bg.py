@@ -783,17 +783,21 @@ class Client:
         lost."""
         _check_wait_arguments(timeout, poll_interval, on_update, on_event)
         opened: Optional[ResponseStream] = None
-        if stream:
-            opened = self.create_response_stream(model=model, input=input,
-                                                 **params)
-            if opened._answer is None and opened.response is not None:
-                created, opened = opened.response, None  # no streaming here
-            response_id = opened.response_id if opened else created.response_id
-        else:
-            created = self.create_response(model=model, input=input, **params)
-            response_id = created.response_id
-        response_id = response_id or ""
+        response_id = ""
         try:
+            # Under the CLI, Ctrl-C waits for the create's answer, so the job
+            # it names can be cancelled (a second one stops at once).
+            with _HeldInterrupts(second_stops=True):
+                if stream:
+                    opened = self.create_response_stream(
+                        model=model, input=input, **params)
+                    if opened._answer is None and opened.response is not None:
+                        created, opened = opened.response, None  # no stream
+                else:
+                    created = self.create_response(model=model, input=input,
+                                                   **params)
+                response_id = (opened.response_id if opened
+                               else created.response_id) or ""
             wait = _Wait(self, response_id, timeout, poll_interval, on_update,
                          on_event, cancel_on_timeout)
             if opened is None:
@@ -805,10 +809,12 @@ class Client:
         except KeyboardInterrupt as interrupt:
             if opened is not None:
                 opened.close()
-            _note_interrupt(interrupt, self, response_id, cancel_on_interrupt)
+            if response_id:
+                _note_interrupt(interrupt, self, response_id,
+                                cancel_on_interrupt)
             raise
         except OpenAIError as exc:
-            exc.response_id = response_id
+            exc.response_id = response_id or exc.response_id
             raise
 
     def verify_webhook(self, payload: Union[bytes, str], headers: Headers,
@@ -3320,8 +3326,9 @@ def _read_prompt(console: _Console) -> str:
 
 def _cmd_create(args: argparse.Namespace, console: _Console) -> int:
     params = _cli_create_params(args, console)
-    created = _cli_client(args).create_response(**params)
-    args.response_id = created.response_id
+    with _HeldInterrupts(second_stops=True):  # the id, then the interrupt
+        created = _cli_client(args).create_response(**params)
+        args.response_id = created.response_id
     if "json" in args:
         console.print_json(created)
     else:
@@ -3966,28 +3973,40 @@ def _interrupt_on_signals() -> Callable[[], None]:
 
 
 def _interrupt(signum: int, frame: Optional[types.FrameType]) -> None:
-    if _HeldInterrupts.holding:
-        _HeldInterrupts.pending = True
+    held = _HeldInterrupts
+    if held.holding and not (held.pending and held.second_stops):
+        held.pending = True
     else:
+        held.pending = False
         raise KeyboardInterrupt
 
 
 class _HeldInterrupts:
     """``with _HeldInterrupts():`` - a step that must not be cut in two
-    (taking an event off a queue, printing it and marking it printed):
-    an interrupt during it is raised when it ends (or, with
-    ``then_raise=False``, dropped)."""
+    (taking an event off a queue and printing it; a create, whose answer
+    names the job to cancel): an interrupt during it is raised when it ends
+    (or, with ``then_raise=False``, dropped; with ``second_stops=True`` a
+    second one is raised at once).  Only the CLI's handlers honour it, and
+    only on the main thread: a library caller's Ctrl-C is never held."""
 
     holding = False
     pending = False
+    second_stops = False
 
-    def __init__(self, then_raise: bool = True) -> None:
+    def __init__(self, then_raise: bool = True,
+                 second_stops: bool = False) -> None:
         self.then_raise = then_raise
+        self.second_stops = second_stops
+        self.active = threading.current_thread() is threading.main_thread()
 
     def __enter__(self) -> None:
-        _HeldInterrupts.holding = True
+        if self.active:
+            _HeldInterrupts.second_stops = self.second_stops
+            _HeldInterrupts.holding = True
 
     def __exit__(self, *exc_info: object) -> None:
+        if not self.active:
+            return
         _HeldInterrupts.holding = False
         pending, _HeldInterrupts.pending = _HeldInterrupts.pending, False
         if pending and self.then_raise:

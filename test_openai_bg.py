@@ -2328,29 +2328,96 @@ def test_cli_help_everywhere(api):
         assert "example" in done.stdout
 
 
-def start_run(api, *extra, ignored=()):
-    """Start ``openai_bg.py run`` on a job that never finishes; return once it
-    is polling.  SIGINT is reset to its default in the child: a CI shell may
-    start us with it ignored, a terminal user's shell does not; the signals
-    in ``ignored`` are ignored from the start, as ``nohup`` does."""
+def start_cli(api, *args, ignored=()):
+    """Start ``openai_bg.py ARGS`` against ``api``.  SIGINT is reset to its
+    default in the child: a CI shell may start us with it ignored, a
+    terminal user's shell does not; the signals in ``ignored`` are ignored
+    from the start, as ``nohup`` does."""
     def child_signals():
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         for signum in ignored:
             signal.signal(signum, signal.SIG_IGN)
+    environment = dict(os.environ, OPENAI_API_KEY=KEY, OPENAI_BASE_URL=api.url + "/v1")
+    return subprocess.Popen(
+        [sys.executable, "openai_bg.py", *args], cwd=HERE, env=environment,
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        preexec_fn=child_signals)
 
+
+def start_run(api, *extra, ignored=()):
+    """Start ``openai_bg.py run`` on a job that never finishes; return once it
+    is polling."""
     api.on("POST", "/v1/responses", reply(200, body("queued", rid="r1")))
     api.on("GET", "/v1/responses/r1", reply(200, body("in_progress", rid="r1")))
     api.on("POST", "/v1/responses/r1/cancel", reply(200, body("cancelled", rid="r1")))
-    environment = dict(os.environ, OPENAI_API_KEY=KEY, OPENAI_BASE_URL=api.url + "/v1")
-    proc = subprocess.Popen(
-        [sys.executable, "openai_bg.py", "run", "--model", "m", "--interval", "0.05",
-         *extra, "q"],
-        cwd=HERE, env=environment, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-        text=True, preexec_fn=child_signals)
+    proc = start_cli(api, "run", "--model", "m", "--interval", "0.05", *extra, "q",
+                     ignored=ignored)
     deadline = time.monotonic() + 30
     while len(api.paths("GET")) < 2 and time.monotonic() < deadline:
         time.sleep(0.02)
     return proc
+
+
+def slow_create(api, stream=False):
+    """A create the test answers when it chooses (with the job's first event
+    if ``stream``): returns (arrived, release)."""
+    arrived, release = threading.Event(), threading.Event()
+    created = {"type": "response.created", "sequence_number": 0,
+               "response": body("queued", rid="r1")}
+
+    def answer(request):
+        arrived.set()
+        release.wait(30)
+        if stream:
+            return reply(200, SSE([sse_event(created)]))
+        return reply(200, body("queued", rid="r1"))
+    api.on("POST", "/v1/responses", answer)
+    api.on("GET", "/v1/responses/r1", reply(200, body("in_progress", rid="r1")))
+    api.on("POST", "/v1/responses/r1/cancel", reply(200, body("cancelled", rid="r1")))
+    return arrived, release
+
+
+@pytest.mark.parametrize("command, stream", [(["run"], True), (["run"], False),
+                                             (["run", "--no-stream"], False),
+                                             (["create"], False)])
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_an_interrupt_during_the_create_waits_for_the_job_id(api, command, stream, signum):
+    # The create is on the wire: stopping now would orphan a paid-for job.
+    arrived, release = slow_create(api, stream)
+    proc = start_cli(api, *command, "--model", "m", "q")
+    try:
+        assert arrived.wait(30)
+        proc.send_signal(signum)
+        time.sleep(0.3)  # handled while the answer is still awaited
+    finally:
+        release.set()
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    if command[0] == "run":
+        assert api.paths("POST") == ["/v1/responses", "/v1/responses/r1/cancel"]
+        assert "response r1 cancelled" in err
+    else:
+        assert api.paths("POST") == ["/v1/responses"]
+        assert "response r1 was left as it was" in err
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize("command", [["run"], ["create"]])
+def test_a_second_interrupt_during_the_create_stops_at_once(api, command):
+    arrived, release = slow_create(api)
+    proc = start_cli(api, *command, "--model", "m", "q")
+    try:
+        assert arrived.wait(30)
+        proc.send_signal(signal.SIGINT)
+        time.sleep(0.3)
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=10)  # the create still has no answer
+    finally:
+        release.set()
+    assert proc.returncode == 130
+    assert "interrupted" in err
+    assert api.paths("POST") == ["/v1/responses"]
+    assert "Traceback" not in err
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
