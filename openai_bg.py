@@ -3840,20 +3840,34 @@ def _webhook_handler(receiver: _WebhookReceiver
             _logger.debug("listen: " + layout, *args)
 
         def do_POST(self) -> None:
-            if urllib.parse.urlsplit(self.path).path != receiver.path:
-                return self.refuse(404, "not found")
-            length = self.headers.get("Content-Length", "")
-            if not length.isdigit():
-                return self.refuse(411, "a Content-Length is required")
-            if int(length) > _WEBHOOK_MAX_BYTES:
-                return self.refuse(413, "the body is over 1 MiB")
-            body = self.rfile.read(int(length))
+            refusal = self.refusal()
+            if refusal is not None:
+                return self.refuse(*refusal)
+            body = self.rfile.read(int(self.headers["Content-Length"]))
             self.answer(*receiver.receive(body, self.headers))
 
-        def refuse_method(self) -> None:
+        do_GET = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_POST
+
+        def handle_expect_100(self) -> bool:
+            # A sender that asks before sending the body is refused before.
+            refusal = self.refusal()
+            if refusal is None:
+                return super().handle_expect_100()
+            self.refuse(*refusal)
+            return False
+
+        def refusal(self) -> Optional[Tuple[int, str]]:
+            """What is wrong with the request, seen from its head alone."""
+            length = self.headers.get("Content-Length", "")
             if urllib.parse.urlsplit(self.path).path != receiver.path:
-                return self.refuse(404, "not found")
-            self.refuse(405, "POST only")
+                return 404, "not found"
+            if self.command != "POST":
+                return 405, "POST only"
+            if not length.isdigit():
+                return 411, "a Content-Length is required"
+            if int(length) > _WEBHOOK_MAX_BYTES:
+                return 413, "the body is over 1 MiB"
+            return None
 
         def refuse(self, status: int, text: str) -> None:
             """Answer without reading the body, then close the connection."""
@@ -3861,8 +3875,6 @@ def _webhook_handler(receiver: _WebhookReceiver
             self.answer(status, text)
             self.wfile.flush()
             _discard_unread(self.connection)
-
-        do_GET = do_PUT = do_DELETE = do_PATCH = do_HEAD = refuse_method
 
         def answer(self, status: int, text: str) -> None:
             data = (text + "\n").encode("utf-8")

@@ -3462,6 +3462,37 @@ def test_listen_refusals_reach_the_sender_and_the_listener_goes_on():
     assert "Traceback" not in err
 
 
+def test_listen_answers_expect_100_continue_from_the_head():
+    # A sender that asks first (curl does, for big bodies) is refused before
+    # it sends the body, and told to go on when the head is acceptable.
+    listener = Listener("--path", "/hooks")
+    host, port = listener.base.split("//")[1].split(":")
+
+    def ask(path, payload, headers, length=None):
+        with socket.create_connection((host, int(port)), timeout=10) as conn:
+            head = ["POST %s HTTP/1.1" % path, "Host: x", "Expect: 100-continue",
+                    "Content-Length: %d" % (len(payload) if length is None else length)]
+            head += ["%s: %s" % item for item in headers.items()]
+            conn.sendall(("\r\n".join(head) + "\r\n\r\n").encode())
+            data = conn.recv(65536)
+            if data.startswith(b"HTTP/1.1 100 "):  # go on
+                conn.sendall(payload)
+                while data.count(b"HTTP/1.1 ") < 2:
+                    chunk = conn.recv(65536)
+                    assert chunk, data
+                    data += chunk
+            return [status[:3] for status in data.split(b"HTTP/1.1 ")[1:]]
+    try:
+        assert ask("/hooks", b"", {}, length=50 * 1024 * 1024) == [b"413"]
+        assert ask("/elsewhere", b"x" * 10, {}) == [b"404"]
+        good = webhook_event("resp_asked")
+        assert ask("/hooks", good, signed(good)) == [b"100", b"200"]
+    finally:
+        code, out, err = listener.stop()
+    assert code == 0
+    assert [json.loads(line)["data"]["id"] for line in out.splitlines()] == ["resp_asked"]
+
+
 def test_listen_fetch_adds_the_response(api):
     api.on("GET", "/v1/responses/resp_1", reply(200, body("completed", rid="resp_1",
                                                           output=[message("fetched")])))
