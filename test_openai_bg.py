@@ -2619,10 +2619,13 @@ def test_sse_parser_bounds_each_event():
         parse.feed(b"data: " + b"x" * 200)
 
 
+SDK_MISSING = ("the official SDK is not installed (the test extra installs it "
+               "on Python 3.10+; it does not support older ones)")
+
+
 def sdk_events(data):
     """The official SDK's parse of the same bytes, where the SDK is installed."""
-    streaming = pytest.importorskip("openai._streaming",
-                                    reason="the official SDK needs Python 3.10+")
+    streaming = pytest.importorskip("openai._streaming", reason=SDK_MISSING)
     found = []
     for sse in streaming.SSEDecoder().iter_bytes(iter([data])):
         if sse.data.startswith("[DONE]"):
@@ -3209,7 +3212,7 @@ def webhook_event(rid="resp_w", kind="response.completed", event_id="evt_1"):
 
 def sdk_verdict(payload, headers, secret, tolerance=300):
     """The official SDK's verdict on the same inputs: None (verified) or the error class name."""
-    openai = pytest.importorskip("openai", reason="the official SDK needs Python 3.10+")
+    openai = pytest.importorskip("openai", reason=SDK_MISSING)
     sdk = openai.OpenAI(api_key="unused", webhook_secret=secret)
     try:
         sdk.webhooks.verify_signature(payload, headers, secret=secret, tolerance=tolerance)
