@@ -39,6 +39,7 @@ License: MIT.
 
 from __future__ import annotations
 
+import collections
 import io
 import json
 import logging
@@ -69,6 +70,7 @@ __all__ = [
     "InternalServerError", "RedirectError", "APIConnectionError",
     "APITimeoutError", "APIResponseDecodeError", "ResponseTooLargeError",
     "WaitTimeoutError", "InvalidWebhookSignatureError",
+    "InvalidWebhookPayloadError",
     # constants
     "DEFAULT_BASE_URL", "DEFAULT_TIMEOUT", "DEFAULT_MAX_RETRIES",
     "DEFAULT_MAX_RESPONSE_BYTES", "DEFAULT_WEBHOOK_TOLERANCE",
@@ -86,8 +88,9 @@ if TYPE_CHECKING:  # pragma: no cover
     import types
     import socket
     import ssl
-    from typing import (Any, Callable, Dict, List, Mapping, Optional,
-                        Sequence, Set, TextIO, Tuple, Type, Union)
+    from typing import (Any, Callable, Deque, Dict, List, Mapping,
+                        NoReturn, Optional, Sequence, Set, TextIO, Tuple,
+                        Type, Union)
 
     Part = Union["TextPart", "ThinkingPart", "FunctionCallPart",
                  "ServerToolCallPart", "ServerToolResponsePart"]
@@ -187,7 +190,8 @@ class APIStatusError(APIError):
 
     Attributes (besides those of :class:`APIError`):
         status_code: the HTTP status.
-        request_id: the ``x-request-id`` header, for OpenAI support.
+        request_id: the ``x-request-id`` header (on Azure OpenAI,
+            ``apim-request-id``), for support.
         headers: the response headers, as a dict with lower-case names.
     """
 
@@ -255,7 +259,17 @@ class APIConnectionError(APIError):
 
 class APITimeoutError(APIConnectionError):
     """One attempt took longer than the client's ``timeout`` in total (for a
-    stream: the server was silent for longer than ``timeout``)."""
+    stream: the server was silent for longer than ``timeout``).
+
+    Attributes (besides those of :class:`APIError`):
+        silence: for a stream that went quiet, the seconds it was silent;
+            None when a whole attempt ran out of time.
+    """
+
+    def __init__(self, message: str, *, silence: Optional[float] = None,
+                 **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.silence = silence
 
 
 class APIResponseDecodeError(APIError):
@@ -265,7 +279,8 @@ class APIResponseDecodeError(APIError):
 
     Attributes (besides those of :class:`APIError`):
         status_code: the HTTP status.
-        request_id: the ``x-request-id`` header, or None.
+        request_id: the ``x-request-id`` (or ``apim-request-id``) header,
+            or None.
         body: the start of the body, as text (or the decoded JSON).
     """
 
@@ -333,6 +348,18 @@ class InvalidWebhookSignatureError(OpenAIError, ValueError):
         super().__init__(message)
         self.reason = reason
 
+
+class InvalidWebhookPayloadError(OpenAIError, ValueError):
+    """A correctly signed webhook body that is not an event: not UTF-8, or
+    not a JSON object.  (Also a ``ValueError``.)
+
+    Attributes:
+        reason: ``"not-utf-8"`` or ``"not-json-object"``.
+    """
+
+    def __init__(self, message: str, *, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 ###############################################################################
@@ -570,7 +597,10 @@ class Client:
 
     Arguments (each falls back to an environment variable, then a default):
 
-    - ``api_key``: ``OPENAI_API_KEY``; required.
+    - ``api_key``: ``OPENAI_API_KEY``; required.  May be a callable that
+      returns the key or a bearer token (a Microsoft Entra ID token for Azure
+      OpenAI, which expires): it is called for each request, and what it
+      returns is redacted like a key.
     - ``base_url``: ``OPENAI_BASE_URL``, then ``https://api.openai.com/v1``.
       A user name or password in it is refused (it would be printed).
     - ``organization``: ``OPENAI_ORG_ID``; ``project``: ``OPENAI_PROJECT_ID``.
@@ -591,7 +621,8 @@ class Client:
     when the client sends its first request.  Redirects are never followed.
     """
 
-    def __init__(self, api_key: Optional[str] = None, *,
+    def __init__(self, api_key: Union[str, Callable[[], str], None] = None,
+                 *,
                  base_url: Optional[str] = None,
                  organization: Optional[str] = None,
                  project: Optional[str] = None,
@@ -602,7 +633,8 @@ class Client:
                  ssl_context: Optional[ssl.SSLContext] = None,
                  max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
                  webhook_secret: Optional[str] = None) -> None:
-        key = _api_key_from(api_key)
+        self._key_source = api_key if callable(api_key) else None
+        key = "" if self._key_source else _api_key_from(api_key)  # type: ignore
         self.base_url = _base_url_from(base_url)
         self.organization = _setting(organization, "organization",
                                      "OPENAI_ORG_ID")
@@ -616,6 +648,7 @@ class Client:
                                          default_headers)
         self._query = _query_string(default_query)
         _register_secrets(key, self._headers, default_query)
+        self._key = key
         self._transport = _Transport(ssl_context, _ca_bundle_from_env())
         # Seams for tests and simulations: how the client sleeps and tells
         # time while retrying and waiting.
@@ -861,7 +894,7 @@ class Client:
                               "id %s)", method, path, answer.status,
                               len(answer.body),
                               (time.monotonic() - started) * 1e3,
-                              answer.headers.get("x-request-id"))
+                              _request_id(answer.headers))
             if answer is not None and answer.ok:
                 return answer
             error = outcome.error if answer is None else \
@@ -881,6 +914,22 @@ class Client:
                           "%.2f s", method, path, error, retries_taken,
                           self.max_retries, delay)
             self._sleep(delay)
+
+    def _current_headers(self) -> Dict[str, str]:
+        """The headers of the next request: with a token source, its latest
+        token (checked, and redacted from then on, once per new token)."""
+        if self._key_source is None:
+            return self._headers
+        try:
+            key = self._key_source()
+        except Exception as exc:
+            raise OpenAIError("api_key(): the callable raised %s: %s"
+                              % (type(exc).__name__, exc)) from exc
+        if key != self._key:
+            key = _api_key_from(key, True)
+            _add_secrets([key])
+            self._key = key
+        return dict(self._headers, Authorization="Bearer " + key)
 
     def _cancel_quietly(self, response_id: str) -> Optional[LlmResponse]:
         try:
@@ -1011,7 +1060,7 @@ class ResponseStream:
         self._answer = answer
         self._named_by_event = False
         self._parser = _SSEParser(limit)
-        self._ready: List[JSONDict] = []
+        self._ready: Deque[JSONDict] = collections.deque()
         self._finished = answer is None
 
     @classmethod
@@ -1030,7 +1079,7 @@ class ResponseStream:
                 self.close()
                 raise StopIteration
             self._read_more()
-        event = self._ready.pop(0)
+        event = self._ready.popleft()
         if event.get("type") in _TERMINAL_EVENTS:
             self._finished = True
         return event
@@ -1107,54 +1156,69 @@ def _event_from_data(data: str) -> Optional[JSONDict]:
 
 class _SSEParser:
     """Server-sent events framing: returns the ``data`` of each complete
-    event.  Lines end in LF, CRLF or CR (a CR at the end of a chunk waits for
-    the next one); ``:`` lines are comments; ``event``, ``id`` and ``retry``
-    fields are accepted and unused (each event's JSON names its type)."""
+    event.  Lines end in LF, CRLF or CR (an LF that starts a chunk after one
+    that ended in CR completes that CRLF); ``:`` lines are comments;
+    ``event``, ``id`` and ``retry`` fields are accepted and unused (each
+    event's JSON names its type).  Each byte is looked at once: the work per
+    chunk is proportional to the chunk.  ``limit`` bounds what one event
+    holds (its data lines and its unfinished line), however it is cut."""
+
+    __slots__ = ("limit", "line", "pending", "data", "held", "after_cr")
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
-        self.buffer = b""
-        self.data: List[str] = []
-        self.size = 0
+        self.line: List[bytes] = []  # pieces of the unfinished last line
+        self.pending = 0             # their length
+        self.data: List[bytes] = []  # the data lines of the current event
+        self.held = 0                # their length
+        self.after_cr = False
 
     def feed(self, chunk: bytes) -> List[str]:
-        self.buffer += chunk
-        lines = self.buffer.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        if self.buffer.endswith(b"\r"):  # maybe the first half of a CRLF
-            lines = lines[:-1]
-            complete, _, rest = lines.rpartition(b"\n")
-            self.buffer = rest + b"\r"
+        if self.after_cr and chunk[:1] == b"\n":
+            chunk = chunk[1:]
+        self.after_cr = chunk[-1:] == b"\r"
+        if b"\r" in chunk:
+            chunk = chunk.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+        lines = chunk.split(b"\n")
+        last = lines.pop()
+        if lines:
+            if self.line:
+                lines[0] = b"".join(self.line) + lines[0]
+            self.line, self.pending = [], 0
+            found = self._lines(lines)
         else:
-            complete, _, self.buffer = lines.rpartition(b"\n")
-        self._check_size(len(self.buffer))
-        if not _:
-            return []
-        return self._lines(complete.split(b"\n"))
+            found = []
+        if last:
+            self.line.append(last)
+            self.pending += len(last)
+            self._check()
+        return found
 
     def end(self) -> List[str]:
-        """The stream closed.  A line that ended in CR is complete; an event
-        without its blank line is dropped (the SSE standard, and the
-        official SDK, do the same)."""
-        rest, self.buffer = self.buffer, b""
-        return self._lines([rest[:-1]]) if rest.endswith(b"\r") else []
+        """The stream closed: an event without its blank line is dropped
+        (the SSE standard, and the official SDK, do the same)."""
+        self.line, self.data, self.pending, self.held = [], [], 0, 0
+        return []
 
     def _lines(self, lines: List[bytes]) -> List[str]:
         found = []
         for raw in lines:
             if not raw:
                 if self.data:
-                    found.append("\n".join(self.data))
-                self.data, self.size = [], 0
-                continue
-            name, _, value = raw.decode("utf-8", "replace").partition(":")
-            if name == "data":
-                self.data.append(value[1:] if value.startswith(" ") else value)
-                self._check_size(len(raw))
+                    found.append(b"\n".join(self.data).decode("utf-8",
+                                                              "replace"))
+                    self.data, self.held = [], 0
+            elif raw[:5] == b"data:":
+                value = raw[6:] if raw[5:6] == b" " else raw[5:]
+                self.data.append(value)
+                self.held += len(value)
+                self._check()
+            elif raw == b"data":
+                self.data.append(b"")
         return found
 
-    def _check_size(self, size: int) -> None:
-        self.size += size
-        if self.size > self.limit:
+    def _check(self) -> None:
+        if self.held + self.pending > self.limit:
             raise ResponseTooLargeError(
                 "a stream event exceeds the limit of %d bytes "
                 "(max_response_bytes)" % self.limit, limit=self.limit)
@@ -1346,6 +1410,10 @@ def _reopen_stream(wait: _Wait, failures: int) -> Optional[ResponseStream]:
                              wait.response_id, exc)
                 return None
             wait.failed(exc, "streaming")
+        except APIResponseDecodeError as exc:  # a 2xx page, not events
+            _logger.info("streaming %s answered with no event stream (%s); "
+                         "polling instead", wait.response_id, exc)
+            return None
         except APIError as exc:
             wait.failed(exc, "streaming")
         else:
@@ -1380,8 +1448,12 @@ def _drain(wait: _Wait, stream: ResponseStream
     except APIConnectionError as exc:
         if wait.expired():
             return None, events, "expired"
-        _logger.warning("the stream of %s broke (%s); resuming",
-                        wait.response_id, exc)
+        if isinstance(exc, APITimeoutError) and exc.silence is not None:
+            _logger.warning("no events from %s for %.0f s; reconnecting",
+                            wait.response_id, exc.silence)
+        else:
+            _logger.warning("the stream of %s broke (%s); resuming",
+                            wait.response_id, exc)
         return None, events, "broke"
     final = stream.response
     if final is not None:
@@ -1436,10 +1508,7 @@ def verify_webhook(payload: Union[bytes, str], headers: Headers,
     is not parsed: use :func:`unwrap_webhook` for the event."""
     key = _webhook_key(secret)
     tolerance = _int_at_least(tolerance, "tolerance", 0)
-    body = payload.encode("utf-8") if isinstance(payload, str) else payload
-    if not isinstance(body, bytes):
-        raise TypeError("payload must be bytes or str, not %s"
-                        % type(payload).__name__)
+    body = _payload_bytes(payload)
     webhook_id, timestamp, signatures = _webhook_headers(headers)
     _check_webhook_time(timestamp, tolerance)
     import base64
@@ -1459,17 +1528,37 @@ def unwrap_webhook(payload: Union[bytes, str], headers: Headers,
                    tolerance: int = DEFAULT_WEBHOOK_TOLERANCE) -> JSONDict:
     """:func:`verify_webhook`, then return the decoded event
     (``{"id": "evt_...", "type": "response.completed", "data": {"id":
-    "resp_..."}, ...}``).  A verified body that is not a JSON object raises
-    :class:`APIResponseDecodeError`."""
+    "resp_..."}, ...}``).  A verified body that is not UTF-8 or not a JSON
+    object raises :class:`InvalidWebhookPayloadError`."""
     verify_webhook(payload, headers, secret, tolerance=tolerance)
-    text = payload if isinstance(payload, str) else \
-        payload.decode("utf-8", "replace")
+    body = _payload_bytes(payload)
+    try:  # verified over the bytes, then decoded strictly: never altered
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidWebhookPayloadError(
+            "the webhook payload is not valid: it is not UTF-8 (byte %d)"
+            % exc.start, reason="not-utf-8") from None
     event = _loads_or_none(text)
     if not isinstance(event, dict):
-        raise APIResponseDecodeError(
-            "the webhook body is not a JSON object: %s"
-            % _snippet(text.encode("utf-8")), body=_snippet(text.encode()))
+        raise InvalidWebhookPayloadError(
+            "the webhook payload is not valid: it is not a JSON object: %s"
+            % _snippet(body), reason="not-json-object")
     return event
+
+
+def _payload_bytes(payload: Union[bytes, str]) -> bytes:
+    if isinstance(payload, bytes):
+        return payload
+    if not isinstance(payload, str):
+        raise TypeError("payload must be bytes or str, not %s"
+                        % type(payload).__name__)
+    try:
+        return payload.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidWebhookPayloadError(
+            "the webhook payload is not valid: the str holds characters "
+            "UTF-8 cannot carry (pass the body's bytes as received)",
+            reason="not-utf-8") from None
 
 
 def _webhook_key(secret: Optional[str]) -> bytes:
@@ -1944,16 +2033,19 @@ _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")
 _MAX_TIMEOUT = 7 * 24 * 3600.0
 
 
-def _api_key_from(api_key: Optional[str]) -> str:
-    if api_key is None:
+def _api_key_from(api_key: Optional[str], called: bool = False) -> str:
+    what = "api_key()" if called else "api_key (or $OPENAI_API_KEY)"
+    if api_key is None and not called:
         api_key = os.environ.get("OPENAI_API_KEY")
     if api_key is not None and not isinstance(api_key, str):
-        raise TypeError("api_key must be a str, not %s"
-                        % type(api_key).__name__)
+        raise TypeError("%s must be a str, not %s"
+                        % ("what api_key() returns" if called else "api_key",
+                           type(api_key).__name__))
     if not api_key or not api_key.strip():
-        raise OpenAIError("no API key: pass api_key=... or set the "
+        raise OpenAIError("api_key() returned no key" if called else
+                          "no API key: pass api_key=... or set the "
                           "OPENAI_API_KEY environment variable")
-    _check_header_text(api_key, "api_key (or $OPENAI_API_KEY)")
+    _check_header_text(api_key, what)
     return api_key
 
 
@@ -2184,7 +2276,7 @@ def _decode_json(answer: _Answer) -> object:
             "HTTP %d from %s carried %s: %s" % (
                 answer.status, answer.where, what, _snippet(answer.body)),
             status_code=answer.status,
-            request_id=answer.headers.get("x-request-id"),
+            request_id=_request_id(answer.headers),
             body=_snippet(answer.body)) from None
 
 
@@ -2208,6 +2300,12 @@ def _created_response(answer: _Answer) -> LlmResponse:
             exc.response_id = body["id"]
             exc._extend("the job's id is %s" % body["id"])
         raise _maybe_created(exc) from None
+
+
+def _request_id(headers: Mapping[str, str]) -> Optional[str]:
+    """OpenAI's ``x-request-id``, or Azure API Management's
+    ``apim-request-id``: what support asks for."""
+    return headers.get("x-request-id") or headers.get("apim-request-id")
 
 
 def _decode_error_body(data: bytes) -> Tuple[object, JSONDict]:
@@ -2235,7 +2333,7 @@ def _status_error(answer: _Answer, request: _Request) -> APIStatusError:
     message = _str_or_none(error.get("message"))
     if message is None and isinstance(body, str):
         message = body
-    request_id = headers.get("x-request-id")
+    request_id = _request_id(headers)
     text = "HTTP %d %s from %s" % (answer.status, answer.reason or "",
                                    answer.where)
     if message:
@@ -2449,7 +2547,7 @@ class _Request:
         self.base_url = client.base_url
         self.url = _redact(client.base_url + self.path)
         self.body: Optional[bytes] = None
-        headers = client._headers
+        headers = client._current_headers()
         if payload is not None or method == "POST":
             # A cancel has an empty body, and no form Content-Type.
             self.body = b"" if payload is None else _json_body(payload)
@@ -2632,6 +2730,13 @@ class _LiveBody:
             chunk = self.response.read1(_READ_CHUNK)
         except (OSError, http.client.HTTPException) as exc:
             self.close()
+            if _is_timeout(exc):
+                raise APITimeoutError(
+                    "%s %s: no bytes for %.0f s (the stream went quiet)"
+                    % (self.request.method, self.request.url,
+                       self.reader.idle or self.idle),
+                    method=self.request.method, url=self.request.url,
+                    silence=self.reader.idle or self.idle) from None
             raise _transport_error(exc, self.request, self.idle)[0] from None
         if not chunk:
             conn, self.conn = self.conn, None
@@ -3789,7 +3894,7 @@ class _WebhookReceiver:
     def receive(self, body: bytes, headers: Headers) -> Tuple[int, str]:
         try:
             event = unwrap_webhook(body, headers, self.secret)
-        except (InvalidWebhookSignatureError, APIResponseDecodeError) as exc:
+        except (InvalidWebhookSignatureError, InvalidWebhookPayloadError) as exc:
             _logger.warning("refused a webhook delivery: %s", exc)
             return 400, str(exc)
         webhook_id = _header_value(headers, "webhook-id") or ""

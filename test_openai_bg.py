@@ -3349,15 +3349,37 @@ def test_webhook_secret_configuration(monkeypatch):
     assert "not base64***" not in str(info.value)
 
 
-def test_unwrap_webhook_returns_the_event_or_a_decode_error():
+def test_unwrap_webhook_returns_the_event_or_a_payload_error():
     payload = webhook_event("resp_9")
     event = openai_bg.unwrap_webhook(payload, signed(payload), WEBHOOK_SECRET)
     assert event["type"] == "response.completed"
     assert event["data"] == {"id": "resp_9"}
-    for bad in (b"[1, 2]", b"not json", b"\"text\""):
-        with pytest.raises(APIResponseDecodeError):
+    for bad in (b"[1, 2]", b"not json", b"\"text\"", b""):
+        with pytest.raises(openai_bg.InvalidWebhookPayloadError, match="not valid") as info:
             openai_bg.unwrap_webhook(bad, signed(bad), WEBHOOK_SECRET)
+        assert not isinstance(info.value, openai_bg.APIError)  # no made-up status
+        assert info.value.reason == "not-json-object"
     openai_bg.verify_webhook(b"not json", signed(b"not json"), WEBHOOK_SECRET)  # not parsed
+
+
+def test_unwrap_webhook_refuses_a_signed_body_that_is_not_utf8():
+    # Verified over the raw bytes, then decoded strictly: never altered.
+    for bad in (b'{"id": "evt_1", "type": "x", "data": "\xff\xfe"}', b"\xff\xfe",
+                b'{"a": "\xed\xa0\x80"}'):  # an encoded surrogate is not UTF-8 either
+        openai_bg.verify_webhook(bad, signed(bad), WEBHOOK_SECRET)
+        with pytest.raises(openai_bg.InvalidWebhookPayloadError, match="not UTF-8") as info:
+            openai_bg.unwrap_webhook(bad, signed(bad), WEBHOOK_SECRET)
+        assert info.value.reason == "not-utf-8"
+        assert isinstance(info.value, OpenAIError) and isinstance(info.value, ValueError)
+    # A str body that UTF-8 cannot carry (bytes decoded with surrogateescape).
+    text = b'{"a": "\xff"}'.decode("utf-8", "surrogateescape")
+    with pytest.raises(openai_bg.InvalidWebhookPayloadError, match="not valid"):
+        openai_bg.unwrap_webhook(text, signed(b"{}"), WEBHOOK_SECRET)
+    # A correctly encoded non-ASCII body comes back exactly.
+    good = json.dumps({"id": "evt_1", "type": "x", "data": "h\u00e9\U0001f600"},
+                      ensure_ascii=False).encode("utf-8")
+    assert openai_bg.unwrap_webhook(good, signed(good), WEBHOOK_SECRET)["data"] == \
+        "h\u00e9\U0001f600"
 
 
 def test_client_webhook_methods_use_the_clients_secret(api):
