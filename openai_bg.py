@@ -648,7 +648,7 @@ class Client:
                                          default_headers)
         self._query = _query_string(default_query)
         _register_secrets(key, self._headers, default_query)
-        self._key = key
+        self._key: Optional[str] = None if self._key_source else key
         self._transport = _Transport(ssl_context, _ca_bundle_from_env())
         # Seams for tests and simulations: how the client sleeps and tells
         # time while retrying and waiting.
@@ -1161,7 +1161,8 @@ class _SSEParser:
     ``event``, ``id`` and ``retry`` fields are accepted and unused (each
     event's JSON names its type).  Each byte is looked at once: the work per
     chunk is proportional to the chunk.  ``limit`` bounds what one event
-    holds (its data lines and its unfinished line), however it is cut."""
+    holds (its data lines as sent, and the line still arriving), however the
+    stream is cut into reads."""
 
     __slots__ = ("limit", "line", "pending", "data", "held", "after_cr")
 
@@ -1211,7 +1212,7 @@ class _SSEParser:
             elif raw[:5] == b"data:":
                 value = raw[6:] if raw[5:6] == b" " else raw[5:]
                 self.data.append(value)
-                self.held += len(value)
+                self.held += len(raw)
                 self._check()
             elif raw == b"data":
                 self.data.append(b"")
@@ -1449,7 +1450,7 @@ def _drain(wait: _Wait, stream: ResponseStream
         if wait.expired():
             return None, events, "expired"
         if isinstance(exc, APITimeoutError) and exc.silence is not None:
-            _logger.warning("no events from %s for %.0f s; reconnecting",
+            _logger.warning("no events from %s for %.3g s; reconnecting",
                             wait.response_id, exc.silence)
         else:
             _logger.warning("the stream of %s broke (%s); resuming",
@@ -2732,7 +2733,7 @@ class _LiveBody:
             self.close()
             if _is_timeout(exc):
                 raise APITimeoutError(
-                    "%s %s: no bytes for %.0f s (the stream went quiet)"
+                    "%s %s: no bytes for %.3g s (the stream went quiet)"
                     % (self.request.method, self.request.url,
                        self.reader.idle or self.idle),
                     method=self.request.method, url=self.request.url,

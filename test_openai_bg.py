@@ -2497,6 +2497,95 @@ def test_openai_log_debug_logs_requests_without_the_key(api):
 
 
 ###############################################################################
+# Azure OpenAI: its request id header, and tokens that expire
+###############################################################################
+
+class AzureLike:
+    """A loopback server playing Azure OpenAI: /openai/v1/responses, an
+    api-version query, an apim-request-id on every answer, and bearer tokens
+    of which only the newest is accepted."""
+
+    def __init__(self, api):
+        self.valid = "entra-token-0001"
+        self.seen_tokens = []
+        api.fallback = self.answer
+        self.polls = 0
+
+    def answer(self, rec):
+        headers = {"apim-request-id": "apim-%d" % len(self.seen_tokens)}
+        token = rec.headers.get("authorization", "")[len("Bearer "):]
+        self.seen_tokens.append(token)
+        if "api-version=2025-04-01-preview" not in rec.path or \
+                not rec.path.startswith("/openai/v1/responses"):
+            return reply(404, {"error": {"message": "wrong path %s" % rec.path}}, headers)
+        if token != self.valid:
+            return reply(401, {"error": {"message": "token %s expired" % token,
+                                         "code": "401"}}, headers)
+        if rec.method == "POST":
+            return reply(200, body("queued", rid="resp_az"), headers)
+        self.polls += 1
+        if self.polls == 2:  # the token expires during the wait
+            self.valid = "entra-token-0002"
+        status = "completed" if self.polls >= 4 else "in_progress"
+        return reply(200, body(status, rid="resp_az", output=[message("azure answer")]), headers)
+
+
+def test_azure_token_source_is_called_per_request_and_rotates_during_a_wait(api, caplog):
+    azure = AzureLike(api)
+    calls = []
+
+    def token():  # what azure-identity's get_bearer_token_provider returns
+        calls.append(1)
+        return azure.valid
+    c = Client(api_key=token, base_url=api.url + "/openai/v1",
+               default_query={"api-version": "2025-04-01-preview"})
+    assert calls == []  # nothing fetched before the first request
+    c._clock = clock = FakeClock()
+    c._sleep = clock.sleep
+    with caplog.at_level(logging.DEBUG, logger="openai_bg"):
+        result = c.create_and_wait(model="gpt-4o-deep", input="q")
+    assert result.text == "azure answer"
+    assert len(calls) == len(api.requests) == 5  # one call per request
+    assert azure.seen_tokens == ["entra-token-0001"] * 3 + ["entra-token-0002"] * 2
+    logged = " ".join(r.getMessage() for r in caplog.records) + repr(c)
+    assert "entra-token" not in logged
+
+
+def test_azure_request_id_and_token_redaction_in_errors(api):
+    azure = AzureLike(api)
+    c = Client(api_key=lambda: "entra-stale-token", base_url=api.url + "/openai/v1",
+               default_query={"api-version": "2025-04-01-preview"})
+    with pytest.raises(openai_bg.AuthenticationError) as info:
+        c.poll_response("resp_az")
+    assert info.value.request_id == "apim-0"  # Azure's header when there is no x-request-id
+    assert "(request id apim-0)" in str(info.value)
+    assert "entra-stale-token" not in str(info.value)  # echoed back, redacted
+    assert "[redacted]" in str(info.value)
+    assert azure.seen_tokens == ["entra-stale-token"]
+    # x-request-id wins where both are sent.
+    api.fallback = reply(500, {"error": {"message": "x"}},
+                         {"x-request-id": "req_1", "apim-request-id": "apim-9"})
+    c = Client(api_key=KEY, base_url=api.url, max_retries=0)
+    with pytest.raises(openai_bg.InternalServerError) as info:
+        c.poll_response("r")
+    assert info.value.request_id == "req_1"
+
+
+@pytest.mark.parametrize("source, error", [
+    (lambda: "", "returned no key"),
+    (lambda: None, "returned no key"),
+    (lambda: 42, "api_key\\(\\) returns must be a str, not int"),
+    (lambda: "tok\nen-with-newline", "HTTP headers cannot carry"),
+    (lambda: 1 / 0, "raised ZeroDivisionError"),
+])
+def test_a_bad_token_source_fails_before_anything_is_sent(api, source, error):
+    c = Client(api_key=source, base_url=api.url)
+    with pytest.raises((OpenAIError, TypeError, ValueError), match=error):
+        c.poll_response("resp_1")
+    assert api.requests == []
+
+
+###############################################################################
 # Streaming: SSE framing, the primitive, resume and fallback
 ###############################################################################
 
@@ -2617,6 +2706,61 @@ def test_sse_parser_bounds_each_event():
     assert parse.feed(b"data: " + b"x" * 60 + b"\n\n") == ["x" * 60]
     with pytest.raises(openai_bg.ResponseTooLargeError):
         parse.feed(b"data: " + b"x" * 200)
+
+
+def feed_in_pieces(parse, data, size=16 * 1024):
+    found = []
+    for start in range(0, len(data), size):
+        found += parse.feed(data[start:start + size])
+    return found + parse.end()
+
+
+def test_sse_parser_counts_each_byte_once_toward_its_event():
+    # 0.2.0 added the whole pending buffer on every read: a 20 MB event in
+    # 16 KiB pieces summed to gigabytes and was refused under 64 MiB.
+    value = b"x" * (20 * 1000 * 1000)
+    event = b"event: response.completed\ndata: " + value + b"\n\n"
+    parse = openai_bg._SSEParser(openai_bg.DEFAULT_MAX_RESPONSE_BYTES)
+    assert feed_in_pieces(parse, event) == [value.decode()]
+    # The limit is what one event holds (its data lines as sent): exactly at it
+    # passes, one byte over fails, however the event is cut.
+    for size in (1, 7, 16 * 1024):
+        exact = b"data: " + b"y" * 994 + b"\n\n"
+        assert feed_in_pieces(openai_bg._SSEParser(1000), exact, size) == ["y" * 994]
+        over = b"data: " + b"y" * 995 + b"\n\n"
+        with pytest.raises(openai_bg.ResponseTooLargeError, match="1000 bytes"):
+            feed_in_pieces(openai_bg._SSEParser(1000), over, size)
+    # Multi-line data counts every line; the line in progress counts too.
+    with pytest.raises(openai_bg.ResponseTooLargeError):
+        openai_bg._SSEParser(1000).feed(b"data: " + b"z" * 600 + b"\ndata: " + b"z" * 600)
+    with pytest.raises(openai_bg.ResponseTooLargeError):
+        openai_bg._SSEParser(1000).feed(b": a comment that never ends " + b"z" * 1000)
+
+
+def test_sse_parser_work_is_proportional_to_each_read():
+    # Feeding an event in pieces touches each piece once: the parser keeps the
+    # pieces of an unfinished line apart and joins them once, at its end.
+    parse = openai_bg._SSEParser(10 ** 9)
+    for _ in range(1000):
+        assert parse.feed(b"data-less piece without a line end ") == []
+    assert parse.pending == 35 * 1000
+    assert len(parse.line) == 1000  # kept as pieces, not re-joined per read
+    assert parse.feed(b"\n\ndata: 1\n\n") == ["1"]
+    assert parse.line == [] and parse.pending == 0
+
+
+def test_a_big_final_event_in_small_chunks_ends_the_streamed_wait(api, client, clock):
+    text = "deep research " * 330000  # a 4.6 MB answer in response.completed
+    events, final = job_events(text="short")
+    final = body("completed", rid="resp_s", output=[message(text)])
+    events[-1] = dict(events[-1], response=final)
+    data = "".join(sse_event(e) for e in events).encode()
+    pieces = [data[i:i + 16 * 1024] for i in range(0, len(data), 16 * 1024)]
+    api.on("GET", "/v1/responses/resp_s", reply(200, SSE(pieces)))
+    result = client.wait_response("resp_s", stream=True)
+    assert result.status == "completed"
+    assert result.text == text
+    assert api.paths("GET") == ["/v1/responses/resp_s?stream=true"]  # no poll needed
 
 
 SDK_MISSING = ("the official SDK is not installed (the test extra installs it "
@@ -2855,6 +2999,43 @@ def test_stream_answered_with_json_falls_back_to_polling(api, client, clock):
     result = client.wait_response("resp_s", stream=True, on_update=on_update)
     assert result.status == "completed"
     assert len(job.stream_requests) == 1
+
+
+@pytest.mark.parametrize("content_type, page", [
+    ("text/html; charset=utf-8", b"<html><body>Sign in to the gateway</body></html>"),
+    ("text/plain", b"ok"),
+    (None, b""),
+    ("application/json", b'{"ok": true}'),  # JSON, but not a Response
+    ("application/octet-stream", b"\xff\xfe\x00"),
+])
+def test_stream_answered_with_anything_but_events_falls_back_to_polling(
+        api, client, clock, content_type, page):
+    job = StreamJob(api, [("full",)])
+    job.poll_body = job.final
+    headers = {"Content-Type": content_type} if content_type else {}
+    api.on("GET", "/v1/responses/resp_s", lambda rec: reply(200, page, headers)
+           if "stream=true" in rec.path else reply(200, job.final))
+    result = client.wait_response("resp_s", stream=True)
+    assert result.text == "The answer, in full."
+    stream_requests = [p for p in api.paths("GET") if "stream=true" in p]
+    assert len(stream_requests) == 1  # the fallback is for the rest of the wait
+
+
+def test_a_quiet_stream_is_reported_as_quiet_once_per_reconnect(api, caplog):
+    events, final = job_events()
+    c = Client(api_key=KEY, base_url=api.url + "/v1", timeout=0.3)
+    quiet = SSE([sse_event(events[0]), ": tick\n\n"], pause=0.6)
+    answers = [reply(200, quiet), reply(200, SSE([sse_event(e) for e in events[1:]]))]
+    api.on("GET", "/v1/responses/resp_s", *answers)
+    with caplog.at_level(logging.WARNING, logger="openai_bg"):
+        assert c.wait_response("resp_s", stream=True).status == "completed"
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages == ["no events from resp_s for 0.3 s; reconnecting"]
+    api.on("GET", "/v1/responses/resp_q", reply(200, quiet))
+    with pytest.raises(APITimeoutError, match="no bytes for 0.3 s") as info:
+        list(c.stream_response("resp_q"))
+    assert "whole attempt" not in str(info.value)
+    assert info.value.silence == pytest.approx(0.3)
 
 
 def test_stream_that_ends_without_terminal_event_is_polled(api, client, clock):
