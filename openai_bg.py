@@ -925,7 +925,7 @@ class Client:
         except Exception as exc:
             raise OpenAIError("api_key(): the callable raised %s: %s"
                               % (type(exc).__name__, exc)) from exc
-        if key != self._key:
+        if key is None or key != self._key:
             key = _api_key_from(key, True)
             _add_secrets([key])
             self._key = key
