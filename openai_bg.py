@@ -75,6 +75,7 @@ __all__ = [
     "DEFAULT_BASE_URL", "DEFAULT_TIMEOUT", "DEFAULT_MAX_RETRIES",
     "DEFAULT_MAX_RESPONSE_BYTES", "DEFAULT_WEBHOOK_TOLERANCE",
     "MIN_POLL_INTERVAL", "PENDING_STATUSES", "RETRYABLE_STATUSES",
+    "QUEUED_WARNING_SECONDS",
 ]
 
 # Typing is for the checker only: importing ``typing`` at run time would cost
@@ -1238,6 +1239,9 @@ _WAIT_AGE_FRACTION = 0.1
 _WAIT_MIN_HINT = 0.1
 # Unstored background responses are kept about ten minutes.
 _EXPIRY_HINT_SECONDS = 600.0
+#: A job still ``queued`` after this many seconds of waiting is reported
+#: (once, as a warning): background jobs can stay queued indefinitely.
+QUEUED_WARNING_SECONDS = 600.0
 # A stream request answered with one of these cannot stream: poll instead.
 _STREAM_REFUSED_STATUSES = frozenset({400, 404, 405, 415, 501})
 
@@ -1262,6 +1266,7 @@ class _Wait:
         self.polls = 0
         self.reached_server = False
         self.sequence: Optional[int] = None
+        self.warned_queued = False
 
     def elapsed(self) -> float:
         return self.client._clock() - self.start
@@ -1280,6 +1285,16 @@ class _Wait:
         if response.status != previous:
             _logger.info("response %s is %s", self.response_id,
                          response.status)
+        if response.status == "queued" and not self.warned_queued and \
+                self.elapsed() >= QUEUED_WARNING_SECONDS:
+            self.warned_queued = True
+            _logger.warning(
+                "response %s is still queued after %.0f minutes; the wait "
+                "goes on (cancel_response(%r) cancels it)", self.response_id,
+                self.elapsed() / 60, self.response_id,
+                extra={"openai_bg_event": "queued-too-long",
+                       "response_id": self.response_id,
+                       "elapsed": self.elapsed()})
         if self.on_update is not None:
             self.on_update(response)
 
@@ -3079,6 +3094,8 @@ _CLI_WORDS = (
 # Off a terminal, a status line at least this often: a cron log shows the
 # job alive.
 _HEARTBEAT_SECONDS = 60.0
+# On a terminal, the live line is redrawn this often, whatever arrives.
+_TICK_SECONDS = 1.0
 # Body parameters that have their own option (or none): --param may not set.
 _RESERVED_PARAMS = {"model": "--model", "input": "INPUT",
                     "instructions": "--instructions",
@@ -3106,6 +3123,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         return _run_cli(argv, console)
     finally:
+        console.end_live_line()
         restore()
 
 
@@ -3310,6 +3328,10 @@ def _run_options(sub: argparse.ArgumentParser) -> None:
                      help="on Ctrl-C, leave the job running")
     sub.add_argument("--no-stream", action="store_true",
                      help="poll only, instead of streaming the job's events")
+    sub.add_argument("--no-summaries", action="store_true",
+                     help="do not ask for reasoning summaries (by default "
+                          "run sends reasoning={\"summary\": \"auto\"} "
+                          "unless --param reasoning=... is given)")
 
 
 def _stream_option(sub: argparse.ArgumentParser) -> None:
@@ -3482,13 +3504,20 @@ def _cmd_run(args: argparse.Namespace, console: _Console) -> int:
     params = _cli_create_params(args, console)
     client = _cli_client(args)
     progress = console.progress(announce=True)
+    summaries = not args.no_summaries and "reasoning" not in params
+    if summaries:  # the live line's headlines come from these
+        params["reasoning"] = {"summary": "auto"}
     try:
-        result = client.create_and_wait(
-            timeout=args.timeout, poll_interval=args.interval,
-            on_update=progress.update,
-            cancel_on_timeout=args.cancel_on_timeout,
-            cancel_on_interrupt=not args.no_cancel,
-            stream=not args.no_stream, on_event=progress.event, **params)
+        try:
+            result = _run_job(client, args, params, progress)
+        except BadRequestError as exc:
+            if not (summaries and _names_reasoning(exc)):
+                raise
+            # A 400 created no job: send it again without the summaries.
+            console.say("openai-bg: %s: sending it again without reasoning "
+                        "summaries" % exc.message)
+            del params["reasoning"]
+            result = _run_job(client, args, params, progress)
     except WaitTimeoutError as exc:
         return _cli_timed_out(exc, args, console)
     except KeyboardInterrupt as interrupt:
@@ -3503,6 +3532,22 @@ def _cmd_run(args: argparse.Namespace, console: _Console) -> int:
         return EXIT_INTERRUPTED
     args.response_id = result.response_id
     return _cli_finished(result, args, console)
+
+
+def _run_job(client: Client, args: argparse.Namespace, params: JSONDict,
+             progress: _Progress) -> LlmResponse:
+    return client.create_and_wait(
+        timeout=args.timeout, poll_interval=args.interval,
+        on_update=progress.update, cancel_on_timeout=args.cancel_on_timeout,
+        cancel_on_interrupt=not args.no_cancel, stream=not args.no_stream,
+        on_event=progress.event, **params)
+
+
+def _names_reasoning(exc: BadRequestError) -> bool:
+    """Whether a 400 is about the reasoning parameter (a model without
+    reasoning, or an organization not allowed summaries)."""
+    return (exc.param or "").startswith("reasoning") or \
+        "reasoning" in exc.message.lower()
 
 
 def _cli_finished(result: LlmResponse, args: argparse.Namespace,
@@ -3591,6 +3636,7 @@ class _Console:
 
     def progress(self, announce: bool) -> _Progress:
         self.live = _Progress(self.err, time.monotonic, announce)
+        self.live.start_clock()
         return self.live
 
     def end_live_line(self) -> None:
@@ -3666,6 +3712,25 @@ class _Progress:
         self.response_id: Optional[str] = None
         self.last_status: Optional[str] = None
         self.showing = False  # a live line is on the screen
+        # The clock: a thread that calls tick() every second, so that the
+        # line moves (and a heartbeat comes) while nothing arrives.
+        self.lock = threading.RLock()
+        self.stopped = threading.Event()
+
+    def start_clock(self) -> None:
+        threading.Thread(target=self._run_clock, name="openai-bg progress",
+                         daemon=True).start()
+
+    def _run_clock(self) -> None:
+        while not self.stopped.wait(_TICK_SECONDS):
+            self.tick()
+
+    def tick(self) -> None:
+        """Redraw the live line; off a terminal, a heartbeat line when none
+        was written for a minute."""
+        with self.lock:
+            if self.response_id is not None and not self.stopped.is_set():
+                self.show(False)
 
     def update(self, response: LlmResponse, polled: bool = True) -> None:
         if self.response_id is None and self.announce:
@@ -3679,8 +3744,10 @@ class _Progress:
         self.show(changed, final=response.done)
 
     def event(self, event: JSONDict) -> None:
-        self.events += 1
         kind = event.get("type")
+        if kind == "keepalive":  # a sign of life, not of progress
+            return
+        self.events += 1
         item = event.get("item")
         notable = False
         if kind == "response.output_item.done" and isinstance(item, dict):
@@ -3706,22 +3773,29 @@ class _Progress:
             return False
         action = item.get("action")
         action = action if isinstance(action, dict) else {}
-        if action.get("type") == "open_page":
+        kind = action.get("type")
+        url = _str_or_none(action.get("url")) or ""
+        if kind == "open_page":
             self.pages += 1
-            self.latest = "opened %s" % (_str_or_none(action.get("url")) or "")
+            self.latest = "opened %s" % url
+        elif kind == "find_in_page":
+            self.latest = "looked in %s for %r" % (
+                url, _str_or_none(action.get("pattern")) or "")
         else:
             self.searches += 1
-            query = _str_or_none(action.get("query"))
-            self.latest = "searched %s" % (query or "")
+            self.latest = "searched " + _search_words(action)
         return True
 
     def show(self, notable: bool, final: bool = False) -> None:
-        now = self.clock()
-        line = self._status_line(now)
-        if self.live:
-            self._line(line, final)
-        elif notable or now - self.last_line >= _HEARTBEAT_SECONDS:
-            self._line(line, True)
+        with self.lock:
+            now = self.clock()
+            line = self._status_line(now)
+            if final:
+                self.stopped.set()
+            if self.live:
+                self._line(line, final)
+            elif notable or now - self.last_line >= _HEARTBEAT_SECONDS:
+                self._line(line, True)
 
     def _status_line(self, now: float) -> str:
         line = "%s: %s, %.0f s" % (self.response_id, self.last_status,
@@ -3763,17 +3837,32 @@ class _Progress:
         return max(20, columns - 1) if columns > 0 else 79  # 0: size unknown
 
     def clear(self) -> None:
-        """Take the live line off the screen (a message goes there)."""
-        if self.showing and self.stream is not None:
-            _write(self.stream, "\r\033[K")
-            self.showing = False
+        """Take the live line off the screen (a message goes there; the
+        clock redraws the line below it)."""
+        with self.lock:
+            if self.showing and self.stream is not None:
+                _write(self.stream, "\r\033[K")
+                self.showing = False
 
     def finish(self) -> None:
-        """Leave the live line on the screen, and end it."""
-        if self.showing and self.stream is not None:
-            _write(self.stream, "\n")
-            self.stream.flush()
-            self.showing = False
+        """Stop the clock; leave the live line on the screen, and end it."""
+        with self.lock:
+            self.stopped.set()
+            if self.showing and self.stream is not None:
+                _write(self.stream, "\n")
+                self.stream.flush()
+                self.showing = False
+
+
+def _search_words(action: JSONDict) -> str:
+    """A search action's queries: the first, and how many more (``query``
+    is the deprecated single form)."""
+    queries = [q for q in action.get("queries") or [] if isinstance(q, str)] \
+        if isinstance(action.get("queries"), list) else []
+    if not queries:
+        return _str_or_none(action.get("query")) or ""
+    more = len(queries) - 1
+    return queries[0] + (" (+%d more)" % more if more else "")
 
 
 def _plural(count: int) -> str:
@@ -4038,7 +4127,7 @@ class _StderrHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         if self.console is not None:
-            self.console.say(self.format(record))
+            self.console.say(_cli_words_for(record) or self.format(record))
             return
         stream = sys.stderr
         if stream is None:
@@ -4048,6 +4137,17 @@ class _StderrHandler(logging.Handler):
             stream.flush()
         except (OSError, ValueError):
             pass
+
+
+def _cli_words_for(record: logging.LogRecord) -> Optional[str]:
+    """The CLI's own line for a log record that carries data for it."""
+    if getattr(record, "openai_bg_event", None) == "queued-too-long":
+        response_id = getattr(record, "response_id", "")
+        return ("openai-bg: response %s is still queued after %.0f minutes; "
+                "the wait goes on (to cancel it: openai-bg cancel %s)"
+                % (response_id, getattr(record, "elapsed", 0.0) / 60,
+                   response_id))
+    return None
 
 
 def _take_over_process(console: _Console) -> Callable[[], None]:

@@ -4224,6 +4224,198 @@ def test_heartbeat_off_a_terminal():
     assert all(line.startswith("r1: in_progress") for line in lines)
 
 
+class Screen(list):
+    """A stderr that is (or is not) a terminal, recording what is written."""
+
+    def __init__(self, tty=True):
+        super().__init__()
+        self.tty = tty
+
+    def isatty(self):
+        return self.tty
+
+    def write(self, text):
+        self.append(text)
+
+    def flush(self):
+        pass
+
+
+@pytest.mark.parametrize("tty, quiet, lines", [
+    # (on a terminal?, seconds with nothing arriving, status lines expected)
+    (True, 20, 20),   # the live line is redrawn every second: 1 s, 2 s ... 20 s
+    (False, 59, 0),   # off a terminal: nothing before a minute of quiet
+    (False, 60, 1),   # then a heartbeat
+    (False, 150, 2),  # and one per minute after it
+])
+def test_progress_moves_on_a_clock_while_nothing_arrives(tty, quiet, lines):
+    now = [0.0]
+    screen = Screen(tty)
+    progress = openai_bg._Progress(screen, lambda: now[0])
+    progress.update(convert(body("in_progress", rid="r1")))
+    progress.event({"type": "response.output_text.delta", "sequence_number": 1, "delta": "x"})
+    del screen[:]
+    for second in range(1, quiet + 1):  # what the clock thread does each second
+        now[0] = second
+        progress.tick()
+    drawn = [w for w in screen if "r1: in_progress" in w]
+    assert len(drawn) == lines
+    if tty:
+        assert drawn[-1] == "\r\033[Kr1: in_progress, %d s, 1 event - writing: 1 characters" % quiet
+    progress.finish()
+    del screen[:]
+    progress.tick()
+    assert screen == []  # a finished line is never drawn again
+
+
+def test_progress_clock_thread_redraws_a_quiet_live_line(monkeypatch):
+    monkeypatch.setattr(openai_bg, "_TICK_SECONDS", 0.01)
+    screen = Screen()
+    progress = openai_bg._Progress(screen, time.monotonic)
+    progress.update(convert(body("in_progress", rid="r1")))
+    drawn = len(screen)
+    progress.start_clock()
+    deadline = time.monotonic() + 10
+    while len(screen) < drawn + 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    progress.finish()
+    assert len(screen) >= drawn + 3  # redrawn with nothing arriving
+    settled = len(screen)
+    time.sleep(0.05)
+    assert len(screen) == settled  # the clock stops with the line
+
+
+def test_progress_ignores_keepalive_and_reads_queries_and_find_in_page():
+    now = [0.0]
+    screen = Screen(tty=False)
+    progress = openai_bg._Progress(screen, lambda: now[0])
+    progress.update(convert(body("in_progress", rid="r1")))
+    for n in range(5):
+        progress.event({"type": "keepalive", "sequence_number": n})
+    assert progress.events == 0  # a sign of life, not progress
+    searched = {"type": "response.output_item.done", "item": {
+        "type": "web_search_call", "action": {
+            "type": "search", "query": "old form", "queries": ["fusion 2026", "ITER", "NIF"]}}}
+    progress.event(searched)
+    assert screen[-1].rstrip("\n").endswith(
+        "1 event, 1 search, 0 pages - searched fusion 2026 (+2 more)")
+    legacy = {"type": "response.output_item.done", "item": {
+        "type": "web_search_call", "action": {"type": "search", "query": "only query"}}}
+    progress.event(legacy)
+    assert screen[-1].rstrip("\n").endswith("searched only query")
+    look = {"type": "response.output_item.done", "item": {
+        "type": "web_search_call", "action": {
+            "type": "find_in_page", "url": "https://example.org/a", "pattern": "tokamak"}}}
+    progress.event(look)
+    assert progress.searches == 2  # a look inside a page is not a search
+    assert screen[-1].rstrip("\n").endswith(
+        "2 searches, 0 pages - looked in https://example.org/a for 'tokamak'")
+    # A polled body that lists the same items counts them the same way.
+    progress = openai_bg._Progress(Screen(tty=False), lambda: now[0])
+    progress.update(convert(body("in_progress", rid="r2",
+                                 output=[searched["item"], look["item"]])))
+    assert (progress.searches, progress.latest) == (
+        1, "looked in https://example.org/a for 'tokamak'")
+
+
+def test_keepalive_events_reach_on_event_in_order(api, client, clock):
+    events, final = job_events()
+    numbered = []
+    for event in events:  # a keepalive between each event, with its own number
+        numbered.append(dict(event, sequence_number=len(numbered)))
+        numbered.append({"type": "keepalive", "sequence_number": len(numbered)})
+    numbered.pop()
+    api.on("GET", "/v1/responses/resp_s", reply(200, SSE([sse_event(e) for e in numbered])))
+    seen = []
+    assert client.wait_response("resp_s", stream=True, on_event=seen.append).status == \
+        "completed"
+    assert seen == numbered
+
+
+@pytest.mark.parametrize("minutes, warned", [(9.9, False), (10, True), (30, True)])
+def test_a_job_queued_too_long_is_said_once(api, client, clock, caplog, minutes, warned):
+    polls = []
+
+    def answer(rec):
+        polls.append(clock.now)
+        status = "queued" if clock.now < minutes * 60 + 100 else "completed"
+        return reply(200, body(status, rid="r1"))
+    api.on("GET", "/v1/responses/r1", answer)
+    with caplog.at_level(logging.WARNING, logger="openai_bg"):
+        with pytest.raises(openai_bg.WaitTimeoutError):  # queued all along
+            client.wait_response("r1", poll_interval=10, timeout=minutes * 60 + 1)
+    records = [r for r in caplog.records if "still queued" in r.getMessage()]
+    assert len(records) == (1 if warned else 0)
+    if warned:
+        message = records[0].getMessage()
+        assert "r1" in message and "the wait goes on" in message
+        assert "cancel_response('r1')" in message
+        assert records[0].response_id == "r1"
+
+
+def test_cli_says_a_queued_job_is_stuck_in_its_own_words(api, monkeypatch, capsys):
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    monkeypatch.setattr(openai_bg, "QUEUED_WARNING_SECONDS", 0.0)
+    api.on("GET", "/v1/responses/r1", reply(200, body("queued", rid="r1")),
+           reply(200, body("completed", rid="r1", output=[message("done")])))
+    assert openai_bg.main(["wait", "r1", "--interval", "0.05",
+                           "--base-url", api.url + "/v1"]) == 0
+    out, err = capsys.readouterr()
+    assert out == "done\n"
+    assert err.count("still queued") == 1
+    assert "the wait goes on (to cancel it: openai-bg cancel r1)" in err
+
+
+def reasoning_refused(rec):
+    if "reasoning" in rec.json():
+        return reply(400, {"error": {
+            "message": "Your organization must be verified to generate reasoning summaries.",
+            "type": "invalid_request_error", "param": "reasoning.summary",
+            "code": "unsupported_value"}})
+    return reply(200, body("completed", rid="r1", output=[message("fine")]))
+
+
+@pytest.mark.parametrize("args, sent, created", [
+    ((), [{"summary": "auto"}], 1),
+    (("--no-summaries",), [None], 1),
+    (("--param", 'reasoning={"effort": "high"}'), [{"effort": "high"}], 1),
+])
+def test_run_asks_for_reasoning_summaries(api, args, sent, created):
+    api.on("POST", "/v1/responses", reply(200, body("completed", rid="r1",
+                                                    output=[message("fine")])))
+    done = cli(api, "run", "--model", "o3-deep-research", "--no-stream", *args, "q")
+    assert done.returncode == 0, done.stderr
+    assert [r.json().get("reasoning") for r in api.requests] == sent
+
+
+def test_run_sends_again_without_summaries_when_they_are_refused(api):
+    api.on("POST", "/v1/responses", reasoning_refused)
+    for stream in ((), ("--no-stream",)):
+        api.requests.clear()
+        done = cli(api, "run", "--model", "gpt-4.1", *stream, "q")
+        assert done.returncode == 0, done.stderr
+        assert done.stdout == "fine\n"
+        assert [r.json().get("reasoning") for r in api.requests] == [{"summary": "auto"}, None]
+        assert "without reasoning summaries" in done.stderr
+    # Another 400, or one the caller's own reasoning caused, is not retried.
+    api.requests.clear()
+    done = cli(api, "run", "--model", "gpt-4.1", "--param", 'reasoning={"summary": "auto"}', "q")
+    assert done.returncode == 3
+    assert len(api.requests) == 1
+    api.on("POST", "/v1/responses", reply(400, {"error": {"message": "bad model",
+                                                          "param": "model"}}))
+    api.requests.clear()
+    assert cli(api, "run", "--model", "nope", "q").returncode == 3
+    assert len(api.requests) == 1
+
+
+def test_library_calls_send_only_what_the_caller_gives(api, client, clock):
+    api.on("POST", "/v1/responses", reply(200, body("completed", rid="r1")))
+    client.create_and_wait(model="o3-deep-research", input="q")
+    client.create_and_wait(model="o3-deep-research", input="q", stream=True)
+    assert ["reasoning" in r.json() for r in api.requests] == [False, False]
+
+
 def test_cli_small_things(api):
     assert cli(api, "--version").stdout.startswith("openai-bg ")
     done = cli(api, "poll", "a", "b")
