@@ -90,8 +90,7 @@ if TYPE_CHECKING:  # pragma: no cover
     import socket
     import ssl
     from typing import (Any, Callable, Deque, Dict, List, Mapping,
-                        NoReturn, Optional, Sequence, Set, TextIO, Tuple,
-                        Type, Union)
+                        Optional, Sequence, Set, TextIO, Tuple, Type, Union)
 
     Part = Union["TextPart", "ThinkingPart", "FunctionCallPart",
                  "ServerToolCallPart", "ServerToolResponsePart"]
@@ -2318,7 +2317,8 @@ def _created_response(answer: _Answer) -> LlmResponse:
         raise _maybe_created(exc) from None
 
 
-def _request_id(headers: Mapping[str, str]) -> Optional[str]:
+def _request_id(headers: Union[Mapping[str, str], http.client.HTTPMessage]
+                ) -> Optional[str]:
     """OpenAI's ``x-request-id``, or Azure API Management's
     ``apim-request-id``: what support asks for."""
     return headers.get("x-request-id") or headers.get("apim-request-id")
@@ -3605,13 +3605,40 @@ def _one_line(text: str) -> str:
 
 
 def _write(stream: TextIO, text: str) -> None:
-    """Write what the stream's encoding can carry; escape the rest."""
+    """Write all of ``text``: what the stream's encoding cannot carry is
+    escaped, and an unbuffered stream (``PYTHONUNBUFFERED=1``), which may
+    take part of a write, is written to until it took every byte - a line
+    is never cut, nor glued to the next one."""
+    binary = getattr(stream, "buffer", None)
+    encoding = getattr(stream, "encoding", None)
+    if binary is None or not encoding or os.linesep != "\n":
+        try:
+            stream.write(text)
+        except UnicodeEncodeError:
+            stream.write(text.encode(encoding or "ascii", "backslashreplace")
+                         .decode(encoding or "ascii"))
+        return
+    stream.flush()
+    data = memoryview(text.encode(encoding, "backslashreplace"))
+    while data:
+        try:
+            written = binary.write(data)
+        except BlockingIOError as exc:  # a non-blocking descriptor
+            written = exc.characters_written
+        if written is None or written < len(data):
+            data = data[written or 0:]
+            _wait_writable(binary)
+        else:
+            break
+    binary.flush()
+
+
+def _wait_writable(binary: Any) -> None:
+    import select
     try:
-        stream.write(text)
-    except UnicodeEncodeError:
-        encoding = getattr(stream, "encoding", None) or "ascii"
-        stream.write(text.encode(encoding, "backslashreplace")
-                     .decode(encoding))
+        select.select([], [binary.fileno()], [], 1.0)
+    except (OSError, ValueError, AttributeError):
+        time.sleep(0.01)
 
 
 class _Console:
@@ -3870,23 +3897,50 @@ def _plural(count: int) -> str:
 
 
 # -- listen: a webhook receiver -----------------------------------------------
+# One thread serves every connection through a selector, so a sender that
+# stalls costs a socket and a few bytes, never a thread; each stage of a
+# request has a deadline; the number of connections and the bytes they may
+# hold are bounded; past the bound the oldest idle or stalled connection
+# makes room, so a real delivery always gets in.
 
 #: The largest webhook body ``listen`` reads (larger: 413).
 _WEBHOOK_MAX_BYTES = 1024 * 1024
-# Webhook ids remembered to drop duplicate deliveries.
-_WEBHOOK_MEMORY = 10000
+#: Seconds a sender has for a request's head, then for its body.
+LISTEN_HEAD_SECONDS = 5.0
+LISTEN_BODY_SECONDS = 10.0
+#: Seconds a kept-alive connection may wait for its next request.
+LISTEN_IDLE_SECONDS = 15.0
+#: Connections served at once (fewer under a low descriptor limit).
+LISTEN_MAX_CONNECTIONS = 512
+_LISTEN_MAX_HEAD = 16 * 1024
+# Bodies being received, all connections together; beyond it: 503.
+_LISTEN_MAX_BUFFERED = 64 * 1024 * 1024
+# A refused sender may still be sending its body: read and drop this much
+# (for this long) before closing, or its reset could overtake our answer.
+_LISTEN_LINGER_BYTES = 16 * 1024 * 1024
+_LISTEN_LINGER_SECONDS = 5.0
+_LISTEN_BACKLOG = 128
+_DIGITS = re.compile(r"[0-9]+\Z")
+_REASONS = {200: "OK", 400: "Bad Request", 404: "Not Found",
+            405: "Method Not Allowed", 408: "Request Timeout",
+            411: "Length Required", 413: "Content Too Large",
+            431: "Request Header Fields Too Large",
+            503: "Service Unavailable"}
 
 
 def _cmd_listen(args: argparse.Namespace, console: _Console) -> int:
     secret = _listen_secret(args)
     client = _cli_client(args) if args.fetch else None
     receiver = _WebhookReceiver(secret, args.path)
-    server: Optional[http.server.ThreadingHTTPServer] = None
+    server: Optional[_WebhookServer] = None
     event: Optional[JSONDict] = None
+    # From the first signal on, deliveries get 503 - even while the main
+    # thread is stuck writing to a full pipe.
+    _HeldInterrupts.on_signal = receiver.close
     try:  # from the first moment a delivery can be answered
-        server = receiver.serve(args.host, args.port)
+        server = _WebhookServer(receiver, args.host, args.port)
         console.say("openai-bg: listening for webhooks on http://%s:%d%s"
-                    % (args.host, server.server_address[1], args.path))
+                    % (args.host, server.port, args.path))
         while True:
             with _HeldInterrupts():  # taken means printed, whatever happens
                 event = receiver.next_event()
@@ -3903,16 +3957,16 @@ def _cmd_listen(args: argparse.Namespace, console: _Console) -> int:
             receiver.close()
             left = ([event] if event is not None else []) + receiver.drain()
             for event in left:
-                _print_event({"event": event, "response": None, "text": None}
+                _print_event(_fetched_line(event, None, None)
                              if client is not None else event, console)
         console.say("openai-bg: stopped listening%s" % (
             " (%d event(s) printed without fetching)" % len(left)
             if client is not None and left else ""))
         return EXIT_OK
     finally:
+        _HeldInterrupts.on_signal = None
         if server is not None:
-            server.shutdown()
-            server.server_close()
+            server.close()
 
 
 def _print_event(line: JSONDict, console: _Console) -> None:
@@ -3941,38 +3995,53 @@ def _listen_secret(args: argparse.Namespace) -> str:
 
 def _listen_line(event: JSONDict, client: Optional[Client],
                  console: _Console) -> JSONDict:
-    """The line printed for an event: the event, or with ``--fetch`` the
-    event with its response."""
+    """The line printed for an event: the event, or with ``--fetch``
+    ``{"event", "response", "text"}`` for every event (``response`` and
+    ``text`` null where there is nothing to fetch, or the fetch failed)."""
+    if client is None:
+        return event
     data = event.get("data")
     response_id = data.get("id") if isinstance(data, dict) else None
     kind = event.get("type")
-    if client is None or not isinstance(response_id, str) or \
+    if not isinstance(response_id, str) or \
             not (isinstance(kind, str) and kind.startswith("response.")):
-        return event
+        return _fetched_line(event, None, None)
     try:
         response = client.poll_response(response_id)
     except (OpenAIError, ValueError) as exc:
         console.say("openai-bg: could not fetch response %s: %s"
                     % (response_id, exc))
-        return {"event": event, "response": None, "text": None}
-    return {"event": event, "response": response.to_dict(),
-            "text": response.text}
+        return _fetched_line(event, None, None)
+    return _fetched_line(event, response.to_dict(), response.text)
+
+
+def _fetched_line(event: JSONDict, response: Optional[JSONDict],
+                  text: Optional[str]) -> JSONDict:
+    return {"event": event, "response": response, "text": text}
 
 
 class _WebhookReceiver:
-    """Verifies deliveries on the server's threads, answers at once, and
-    queues each new event for the printing (main) thread."""
+    """Verifies deliveries, answers at once, and queues each new event for
+    the printing (main) thread.  A verified id is remembered for twice the
+    timestamp tolerance - as long as a delivery carrying it can pass the
+    timestamp check - so a captured delivery cannot be replayed; past
+    ``max_ids`` ids that young, new deliveries get 503 (sent again later)
+    rather than an id being forgotten early."""
 
-    def __init__(self, secret: str, path: str) -> None:
-        import collections
+    def __init__(self, secret: str, path: str,
+                 tolerance: int = DEFAULT_WEBHOOK_TOLERANCE,
+                 max_ids: int = 200000) -> None:
         import queue
         self.secret = secret
         self.path = path
+        self.tolerance = tolerance
+        self.max_ids = max_ids
         self.events: queue.Queue[JSONDict] = queue.Queue()
-        self.seen: collections.OrderedDict[str, None] = \
-            collections.OrderedDict()
+        self.seen: Dict[str, float] = {}  # id -> when it may be forgotten
+        self.order: Deque[Tuple[float, str]] = collections.deque()
         self.lock = threading.Lock()
         self.closed = False
+        self.clock: Callable[[], float] = time.monotonic
 
     def next_event(self) -> Optional[JSONDict]:
         import queue
@@ -3983,26 +4052,36 @@ class _WebhookReceiver:
 
     def receive(self, body: bytes, headers: Headers) -> Tuple[int, str]:
         try:
-            event = unwrap_webhook(body, headers, self.secret)
-        except (InvalidWebhookSignatureError, InvalidWebhookPayloadError) as exc:
+            event = unwrap_webhook(body, headers, self.secret,
+                                   tolerance=self.tolerance)
+        except (InvalidWebhookSignatureError, InvalidWebhookPayloadError) \
+                as exc:
             _logger.warning("refused a webhook delivery: %s", exc)
             return 400, str(exc)
         webhook_id = _header_value(headers, "webhook-id") or ""
         with self.lock:
             if self.closed:  # stopping: let OpenAI deliver it again later
                 return 503, "stopping"
+            now = self.clock()
+            self._forget(now)
             if webhook_id in self.seen:
                 return 200, "duplicate"
-            self.seen[webhook_id] = None
-            if len(self.seen) > _WEBHOOK_MEMORY:
-                self.seen.popitem(last=False)
+            if len(self.seen) >= self.max_ids:
+                return 503, "too many deliveries; send it again later"
+            until = now + 2 * self.tolerance
+            self.seen[webhook_id] = until
+            self.order.append((until, webhook_id))
             self.events.put(event)
         return 200, "ok"
 
+    def _forget(self, now: float) -> None:
+        while self.order and self.order[0][0] <= now:
+            self.seen.pop(self.order.popleft()[1], None)
+
     def close(self) -> None:
-        """Accept no more events (a delivery now gets 503)."""
-        with self.lock:
-            self.closed = True
+        """Accept no more events (a delivery now gets 503).  Safe in a
+        signal handler: it takes no lock."""
+        self.closed = True
 
     def drain(self) -> List[JSONDict]:
         """The events accepted but not yet taken."""
@@ -4014,97 +4093,338 @@ class _WebhookReceiver:
             except queue.Empty:
                 return left
 
-    def serve(self, host: str, port: int) -> http.server.ThreadingHTTPServer:
-        import http.server
-        server = http.server.ThreadingHTTPServer(
-            (host, port), _webhook_handler(self))
-        server.daemon_threads = True
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        return server
+
+class _Peer:
+    """One sender's connection, and where its current request stands."""
+
+    __slots__ = ("sock", "stage", "deadline", "since", "buffer", "scanned",
+                 "length", "headers", "out", "keep", "lingered", "method")
+
+    def __init__(self, sock: socket.socket, now: float) -> None:
+        self.sock = sock
+        self.buffer = bytearray()
+        self.out = b""
+        self.headers: Dict[str, str] = {}
+        self.method = ""
+        self.length = self.scanned = self.lingered = 0
+        self.keep = False
+        self.stage, self.since, self.deadline = "idle", now, \
+            now + LISTEN_HEAD_SECONDS
+
+    def enter(self, stage: str, now: float, seconds: float) -> None:
+        """Stages: idle (no byte of a request yet), head, body, write (an
+        answer waiting for the sender to take it), linger (refused: reading
+        what it still sends before closing)."""
+        self.stage, self.since, self.deadline = stage, now, now + seconds
 
 
-def _webhook_handler(receiver: _WebhookReceiver
-                     ) -> Type[http.server.BaseHTTPRequestHandler]:
-    import http.server
-    import urllib.parse
+class _WebhookServer:
+    """``listen``'s HTTP/1.1 server: one thread, one selector."""
 
-    class Handler(http.server.BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
+    def __init__(self, receiver: _WebhookReceiver, host: str,
+                 port: int) -> None:
+        import selectors
+        import socket
+        self.receiver = receiver
+        self.listener = socket.create_server(
+            (host, port), backlog=_LISTEN_BACKLOG) \
+            if hasattr(socket, "create_server") else _bound_socket(host, port)
+        self.listener.setblocking(False)
+        self.port: int = self.listener.getsockname()[1]
+        self.selector = selectors.DefaultSelector()
+        self.selector.register(self.listener, selectors.EVENT_READ)
+        self.peers: Dict[int, _Peer] = {}
+        self.buffered = 0  # body bytes announced by requests being read
+        self.max_peers = _listen_capacity()
+        self.stopping = False
+        self.thread = threading.Thread(target=self._serve, daemon=True,
+                                       name="openai-bg listen")
+        self.thread.start()
 
-        def log_message(self, layout: str, *args: object) -> None:
-            _logger.debug("listen: " + layout, *args)
+    def close(self) -> None:
+        self.stopping = True
+        self.thread.join(5.0)
+        for peer in list(self.peers.values()):
+            self._drop(peer)
+        self.selector.close()
+        self.listener.close()
 
-        def do_POST(self) -> None:
-            refusal = self.refusal()
-            if refusal is not None:
-                return self.refuse(*refusal)
-            body = self.rfile.read(int(self.headers["Content-Length"]))
-            self.answer(*receiver.receive(body, self.headers))
+    def _serve(self) -> None:
+        while not self.stopping:
+            for key, mask in self.selector.select(0.25):
+                peer = key.data
+                try:
+                    if peer is None:
+                        self._accept()
+                    elif mask & 2:  # selectors.EVENT_WRITE
+                        self._send(peer)
+                    else:
+                        self._read(peer)
+                except Exception as exc:  # a bug must not stop the others
+                    _logger.debug("listen: dropped a connection: %r", exc)
+                    if peer is not None:
+                        self._drop(peer)
+            self._expire(time.monotonic())
 
-        do_GET = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_POST
+    # -- connections ---------------------------------------------------------
 
-        def handle_expect_100(self) -> bool:
-            # A sender that asks before sending the body is refused before.
-            refusal = self.refusal()
-            if refusal is None:
-                return super().handle_expect_100()
-            self.refuse(*refusal)
-            return False
-
-        def refusal(self) -> Optional[Tuple[int, str]]:
-            """What is wrong with the request, seen from its head alone."""
-            length = self.headers.get("Content-Length", "")
-            if urllib.parse.urlsplit(self.path).path != receiver.path:
-                return 404, "not found"
-            if self.command != "POST":
-                return 405, "POST only"
-            if not length.isdigit():
-                return 411, "a Content-Length is required"
-            if int(length) > _WEBHOOK_MAX_BYTES:
-                return 413, "the body is over 1 MiB"
-            return None
-
-        def refuse(self, status: int, text: str) -> None:
-            """Answer without reading the body, then close the connection."""
-            self.close_connection = True
-            self.answer(status, text)
-            self.wfile.flush()
-            _discard_unread(self.connection)
-
-        def answer(self, status: int, text: str) -> None:
-            data = (text + "\n").encode("utf-8")
-            self.send_response(status)
-            self.send_header("Content-Type", "text/plain; charset=utf-8")
-            self.send_header("Content-Length", str(len(data)))
-            if status == 405:
-                self.send_header("Allow", "POST")
-            if self.close_connection:
-                self.send_header("Connection", "close")
-            self.end_headers()
-            if self.command != "HEAD":
-                self.wfile.write(data)
-
-    return Handler
-
-
-def _discard_unread(connection: socket.socket) -> None:
-    """Read and drop what the peer is still sending, up to 16 MiB and 5 s,
-    before the connection closes: closing with unread bytes sends a reset,
-    which can reach the sender before our answer does, and then it sees a
-    broken connection instead of the status (a "lingering close")."""
-    import socket
-    deadline = time.monotonic() + 5.0
-    left = 16 * 1024 * 1024
-    try:
-        connection.shutdown(socket.SHUT_WR)
-        while left > 0 and time.monotonic() < deadline:
-            connection.settimeout(max(0.01, deadline - time.monotonic()))
-            chunk = connection.recv(min(left, 65536))
-            if not chunk:
+    def _accept(self) -> None:
+        import socket
+        for _ in range(_LISTEN_BACKLOG):  # take a whole burst at once
+            if len(self.peers) >= self.max_peers and not self._make_room():
                 return
-            left -= len(chunk)
+            try:
+                sock, _ = self.listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:  # out of descriptors: make room, then go on
+                if not self._make_room():
+                    time.sleep(0.05)
+                return
+            sock.setblocking(False)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            peer = _Peer(sock, time.monotonic())
+            self.peers[sock.fileno()] = peer
+            self.selector.register(sock, 1, peer)  # selectors.EVENT_READ
+
+    def _make_room(self) -> bool:
+        """Close the connection that least deserves its place: one being
+        lingered over, else the longest idle, else the longest stalled."""
+        rank = {"linger": 0, "idle": 1, "head": 2, "body": 3, "write": 4}
+        if not self.peers:
+            return False
+        victim = min(self.peers.values(),
+                     key=lambda p: (rank[p.stage], p.since))
+        self._drop(victim)
+        return True
+
+    def _drop(self, peer: _Peer) -> None:
+        if self.peers.pop(peer.sock.fileno(), None) is None:
+            return
+        self._release(peer)
+        try:
+            self.selector.unregister(peer.sock)
+        except (KeyError, ValueError, OSError):
+            pass
+        peer.sock.close()
+
+    def _release(self, peer: _Peer) -> None:
+        if peer.stage == "body":
+            self.buffered -= peer.length
+            peer.length = 0
+
+    def _expire(self, now: float) -> None:
+        for peer in [p for p in self.peers.values() if p.deadline <= now]:
+            if peer.stage in ("head", "body"):  # best effort, then close
+                try:
+                    peer.sock.send(_http_answer(408, "too slow", True))
+                except OSError:
+                    pass
+            self._drop(peer)
+
+    # -- reading requests ----------------------------------------------------
+
+    def _read(self, peer: _Peer) -> None:
+        try:
+            data = peer.sock.recv(65536)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            return self._drop(peer)
+        if not data:  # the sender hung up
+            return self._drop(peer)
+        if peer.stage == "linger":
+            peer.lingered += len(data)
+            if peer.lingered > _LISTEN_LINGER_BYTES:
+                self._drop(peer)
+            return
+        if peer.stage == "idle":
+            peer.enter("head", time.monotonic(),
+                       min(LISTEN_HEAD_SECONDS, peer.deadline - peer.since))
+        peer.buffer += data
+        self._advance(peer)
+
+    def _advance(self, peer: _Peer) -> None:
+        """Take every complete request the buffer holds (pipelining)."""
+        while peer.sock.fileno() in self.peers:
+            if peer.stage == "head":
+                end = peer.buffer.find(b"\r\n\r\n", max(0, peer.scanned - 3))
+                if end < 0:
+                    peer.scanned = len(peer.buffer)
+                    if len(peer.buffer) > _LISTEN_MAX_HEAD:
+                        self._refuse(peer, 431, "the request head is too "
+                                                "large")
+                    return
+                head = bytes(peer.buffer[:end])
+                del peer.buffer[:end + 4]
+                peer.scanned = 0
+                self._take_head(peer, head)
+            elif peer.stage == "body" and len(peer.buffer) >= peer.length:
+                body = bytes(peer.buffer[:peer.length])
+                del peer.buffer[:peer.length]
+                self._release(peer)
+                status, text = self.receiver.receive(body, peer.headers)
+                self._answer(peer, status, text, close=not peer.keep)
+            else:
+                return
+
+    def _take_head(self, peer: _Peer, head: bytes) -> None:
+        try:
+            method, target, peer.headers, peer.keep = \
+                _parse_request_head(head)
+            peer.method = method
+            length = _body_length(self.receiver.path, method, target,
+                                  peer.headers)
+        except _Refused as refused:
+            return self._refuse(peer, refused.status, str(refused))
+        if self.buffered + length > _LISTEN_MAX_BUFFERED:
+            return self._refuse(peer, 503, "busy; send it again later")
+        self.buffered += length
+        peer.length = length
+        peer.enter("body", time.monotonic(), LISTEN_BODY_SECONDS)
+        if "100-continue" in peer.headers.get("expect", "").lower():
+            try:
+                peer.sock.send(b"HTTP/1.1 100 Continue\r\n\r\n")
+            except OSError:
+                return self._drop(peer)
+
+    # -- answering -----------------------------------------------------------
+
+    def _refuse(self, peer: _Peer, status: int, text: str) -> None:
+        """Answer without reading the body, then close (lingering)."""
+        self._release(peer)
+        self._answer(peer, status, text, close=True)
+
+    def _answer(self, peer: _Peer, status: int, text: str,
+                close: bool) -> None:
+        peer.keep = peer.keep and not close
+        peer.out = _http_answer(status, text, not peer.keep,
+                                head_only=peer.method == "HEAD")
+        peer.enter("write", time.monotonic(), LISTEN_BODY_SECONDS)
+        self.selector.modify(peer.sock, 2, peer)  # selectors.EVENT_WRITE
+        self._send(peer)
+
+    def _send(self, peer: _Peer) -> None:
+        try:
+            sent = peer.sock.send(peer.out)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            return self._drop(peer)
+        peer.out = peer.out[sent:]
+        if peer.out:
+            return
+        now = time.monotonic()
+        self.selector.modify(peer.sock, 1, peer)  # selectors.EVENT_READ
+        if peer.keep:
+            peer.enter("idle", now, LISTEN_IDLE_SECONDS)
+            if peer.buffer:
+                peer.enter("head", now, LISTEN_HEAD_SECONDS)
+                self._advance(peer)
+            return
+        import socket
+        try:  # a lingering close: our answer first, then the FIN
+            peer.sock.shutdown(socket.SHUT_WR)
+        except OSError:
+            return self._drop(peer)
+        peer.buffer = bytearray()
+        peer.enter("linger", now, _LISTEN_LINGER_SECONDS)
+
+
+class _Refused(Exception):
+    """A request refused from its head: ``status``, and why."""
+
+    def __init__(self, status: int, text: str) -> None:
+        super().__init__(text)
+        self.status = status
+
+
+def _parse_request_head(head: bytes) -> Tuple[str, str, Dict[str, str],
+                                              bool]:
+    """(method, target, headers with lower-case names, keep-alive).
+    Repeated headers are joined with commas, as RFC 9110 allows."""
+    lines = head.decode("latin-1").split("\r\n")
+    parts = lines[0].split(" ")
+    if len(parts) != 3 or parts[2] not in ("HTTP/1.1", "HTTP/1.0"):
+        raise _Refused(400, "not an HTTP/1.x request")
+    headers: Dict[str, str] = {}
+    for line in lines[1:]:
+        name, colon, value = line.partition(":")
+        if not colon or not name or name != name.strip() or \
+                line[:1] in " \t":
+            raise _Refused(400, "a malformed header line")
+        name = name.lower()
+        value = value.strip(" \t")
+        headers[name] = headers[name] + ", " + value if name in headers \
+            else value
+    connection = headers.get("connection", "").lower()
+    keep = "close" not in connection if parts[2] == "HTTP/1.1" else \
+        "keep-alive" in connection
+    return parts[0], parts[1], headers, keep
+
+
+def _body_length(path: str, method: str, target: str,
+                 headers: Dict[str, str]) -> int:
+    """The body's length, or :class:`_Refused` for what is wrong with the
+    request, seen from its head alone.  ``Content-Length`` is read as RFC
+    9112 says: ASCII digits only; copies must agree; never beside
+    ``Transfer-Encoding`` (that is how requests are smuggled)."""
+    if target.split("?", 1)[0] != path:
+        raise _Refused(404, "not found")
+    if method != "POST":
+        raise _Refused(405, "POST only")
+    if "transfer-encoding" in headers:
+        if "content-length" in headers:
+            raise _Refused(400, "Content-Length beside Transfer-Encoding")
+        raise _Refused(411, "a Content-Length is required")
+    if "content-length" not in headers:
+        raise _Refused(411, "a Content-Length is required")
+    lengths = {v.strip(" \t") for v in headers["content-length"].split(",")}
+    if len(lengths) != 1 or not _DIGITS.match(next(iter(lengths))):
+        raise _Refused(400, "an invalid Content-Length")
+    length = int(lengths.pop())
+    if length > _WEBHOOK_MAX_BYTES:
+        raise _Refused(413, "the body is over 1 MiB")
+    return length
+
+
+def _http_answer(status: int, text: str, close: bool,
+                 head_only: bool = False) -> bytes:
+    """A whole answer, to be sent in one write (no delayed-ACK stall)."""
+    data = (text + "\n").encode("utf-8")
+    head = "HTTP/1.1 %d %s\r\nContent-Type: text/plain; charset=utf-8\r\n" \
+           "Content-Length: %d\r\n%s%s\r\n" % (
+               status, _REASONS.get(status, ""), len(data),
+               "Allow: POST\r\n" if status == 405 else "",
+               "Connection: close\r\n" if close else "")
+    return head.encode("latin-1") + (b"" if head_only else data)
+
+
+def _listen_capacity() -> int:
+    """Connections to serve at once: well inside the descriptor limit."""
+    try:
+        import resource
+        soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    except (ImportError, OSError, ValueError):
+        return LISTEN_MAX_CONNECTIONS
+    if soft == resource.RLIM_INFINITY:
+        return LISTEN_MAX_CONNECTIONS
+    return max(8, min(LISTEN_MAX_CONNECTIONS, soft // 2))
+
+
+def _bound_socket(host: str, port: int) -> socket.socket:
+    """``socket.create_server`` for Python 3.7."""
+    import socket
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(_LISTEN_BACKLOG)
     except OSError:
-        pass
+        sock.close()
+        raise
+    return sock
 
 
 _COMMANDS: Dict[str, Callable[[argparse.Namespace, _Console], int]] = {
@@ -4192,6 +4512,8 @@ def _interrupt_on_signals() -> Callable[[], None]:
 
 def _interrupt(signum: int, frame: Optional[types.FrameType]) -> None:
     held = _HeldInterrupts
+    if held.on_signal is not None:
+        held.on_signal()
     if held.holding and not (held.pending and held.second_stops):
         held.pending = True
     else:
@@ -4210,6 +4532,9 @@ class _HeldInterrupts:
     holding = False
     pending = False
     second_stops = False
+    # Called at once on every signal, held or not (listen: refuse new
+    # deliveries even while the main thread is stuck writing).
+    on_signal: Optional[Callable[[], None]] = None
 
     def __init__(self, then_raise: bool = True,
                  second_stops: bool = False) -> None:
