@@ -4189,12 +4189,12 @@ class _WebhookServer:
 
     def _make_room(self) -> bool:
         """Close the connection that least deserves its place: one being
-        lingered over, else the longest idle, else the longest stalled."""
-        rank = {"linger": 0, "idle": 1, "head": 2, "body": 3, "write": 4}
+        lingered over, else the oldest (idle, stalled or slow); a new
+        delivery is the newest, so it always gets in."""
         if not self.peers:
             return False
         victim = min(self.peers.values(),
-                     key=lambda p: (rank[p.stage], p.since))
+                     key=lambda p: (p.stage != "linger", p.since))
         self._drop(victim)
         return True
 

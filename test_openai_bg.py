@@ -3613,10 +3613,18 @@ class Listener:
                 self.seen_err += os.read(self.proc.stderr.fileno(), 65536).decode()
         assert text in self.seen_err, self.seen_err
 
-    def stop(self):
+    def read_lines(self, count, timeout=20):
+        """The first ``count`` lines of stdout, as they are printed."""
+        lines = []
+        deadline = time.monotonic() + timeout
+        while len(lines) < count and time.monotonic() < deadline:
+            lines.append(self.proc.stdout.readline())
+        return lines
+
+    def stop(self, already=()):
         self.proc.send_signal(signal.SIGTERM)
         out, err = self.proc.communicate(timeout=20)
-        return self.proc.returncode, out, self.seen_err + err
+        return self.proc.returncode, "".join(already) + out, self.seen_err + err
 
 
 def test_listen_prints_verified_events_once_and_refuses_bad_ones():
@@ -3809,6 +3817,306 @@ def test_listen_secret_file_and_missing_secret(tmp_path):
                           env=env, capture_output=True, text=True, timeout=30)
     assert done.returncode == 2
     assert "OPENAI_WEBHOOK_SECRET" in done.stderr
+
+
+# -- listen under hostile senders (the server in-process, its limits shortened)
+
+@pytest.fixture
+def hook_server(monkeypatch):
+    """Start listen's server in-process: ``hook_server(**limits)`` returns
+    (server, receiver); limits are the module's LISTEN_* constants."""
+    started = []
+
+    def start(capacity=None, **limits):
+        for name, value in limits.items():
+            monkeypatch.setattr(openai_bg, name, value)
+        if capacity is not None:
+            monkeypatch.setattr(openai_bg, "_listen_capacity", lambda: capacity)
+        receiver = openai_bg._WebhookReceiver(WEBHOOK_SECRET, "/hooks")
+        server = openai_bg._WebhookServer(receiver, "127.0.0.1", 0)
+        started.append(server)
+        return server, receiver
+    yield start
+    for server in started:
+        server.close()
+
+
+def raw_request(payload, headers, path="/hooks", extra=b""):
+    head = ["POST %s HTTP/1.1" % path, "Host: x"]
+    head += ["%s: %s" % item for item in headers.items()]
+    if "Content-Length" not in headers and "Transfer-Encoding" not in headers:
+        head.append("Content-Length: %d" % len(payload))
+    return ("\r\n".join(head) + "\r\n\r\n").encode("utf-8") + extra + payload
+
+
+def read_answer(conn):
+    """One whole HTTP answer (head and Content-Length body) from a socket."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+    head, _, rest = data.partition(b"\r\n\r\n")
+    length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+    while len(rest) < length:
+        rest += conn.recv(65536)
+    return head + b"\r\n\r\n" + rest
+
+
+def delivery(n):
+    event = webhook_event("resp_%d" % n, event_id="evt_%d" % n)
+    return event, signed(event, webhook_id="wh_%d" % n)
+
+
+def taken(receiver):
+    return [e["data"]["id"] for e in receiver.drain()]
+
+
+def test_listen_answers_in_one_write_on_kept_alive_connections(hook_server):
+    # 0.2.0 wrote the head and the body apart: each answer then waited ~40 ms
+    # for the sender's delayed ACK.  One write: the first read holds it all.
+    server, receiver = hook_server()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as conn:
+        for n in range(20):
+            conn.sendall(raw_request(*delivery(n)))
+            first = conn.recv(65536)
+            assert first.startswith(b"HTTP/1.1 200 OK\r\n")
+            assert first.endswith(b"\r\n\r\nok\n")  # head and body in one read
+            assert b"Connection: close" not in first
+    assert taken(receiver) == ["resp_%d" % n for n in range(20)]
+
+
+def test_listen_takes_pipelined_requests_in_order(hook_server):
+    server, receiver = hook_server()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as conn:
+        conn.sendall(b"".join(raw_request(*delivery(n)) for n in range(5)))
+        answers = b""
+        while answers.count(b"HTTP/1.1 200") < 5:
+            answers += conn.recv(65536)
+    assert taken(receiver) == ["resp_%d" % n for n in range(5)]
+
+
+@pytest.mark.parametrize("stall", ["nothing", "half a head", "half a body",
+                                   "idle after an answer"])
+def test_listen_deadlines_close_stalled_connections(hook_server, stall):
+    server, receiver = hook_server(LISTEN_HEAD_SECONDS=0.3, LISTEN_BODY_SECONDS=0.3,
+                                   LISTEN_IDLE_SECONDS=0.3)
+    event, headers = delivery(1)
+    whole = raw_request(event, headers)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as conn:
+        if stall == "half a head":
+            conn.sendall(whole[:20])
+        elif stall == "half a body":
+            conn.sendall(whole[:-5])
+        elif stall == "idle after an answer":
+            conn.sendall(whole)
+            assert read_answer(conn).startswith(b"HTTP/1.1 200")
+        rest = b""
+        while True:  # the server closes it: EOF (after a 408 where a request began)
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            rest += chunk
+    assert rest in (b"", ) if stall in ("nothing", "idle after an answer") else \
+        rest.startswith(b"HTTP/1.1 408")
+    assert len(server.peers) == 0
+
+
+def test_listen_serves_real_deliveries_while_hundreds_of_connections_stall(hook_server):
+    server, receiver = hook_server(capacity=64)
+    stalled = []
+    try:
+        for n in range(300):  # far more than it serves at once: the oldest make room
+            conn = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+            conn.sendall(b"POST /hooks HTTP/1.1\r\nHost: x\r\nContent-Le")
+            stalled.append(conn)
+        for n in range(10):
+            with socket.create_connection(("127.0.0.1", server.port), timeout=10) as conn:
+                conn.sendall(raw_request(*delivery(n)))
+                assert read_answer(conn).startswith(b"HTTP/1.1 200")
+        assert len(server.peers) <= 64
+    finally:
+        for conn in stalled:
+            conn.close()
+    assert taken(receiver) == ["resp_%d" % n for n in range(10)]
+
+
+def test_listen_absorbs_a_burst_of_64_new_connections(hook_server):
+    server, receiver = hook_server()
+    conns = [socket.socket() for _ in range(64)]
+    for conn in conns:  # all connect before any is served
+        conn.setblocking(False)
+        conn.connect_ex(("127.0.0.1", server.port))
+    statuses = []
+    for n, conn in enumerate(conns):
+        conn.setblocking(True)
+        conn.settimeout(10)
+        conn.sendall(raw_request(*delivery(n)))
+        statuses.append(read_answer(conn)[:12])
+        conn.close()
+    assert statuses == [b"HTTP/1.1 200"] * 64
+    assert len(taken(receiver)) == 64
+
+
+def test_listen_bounds_the_memory_of_an_unfinished_head(hook_server):
+    server, receiver = hook_server()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as conn:
+        conn.sendall(b"POST /hooks HTTP/1.1\r\nX-Big: " + b"a" * (64 * 1024))
+        assert read_answer(conn).startswith(b"HTTP/1.1 431")
+
+
+@pytest.mark.parametrize("lengths, status", [
+    (["\u00b2"], 400),             # a superscript two passes str.isdigit()
+    (["\u0665"], 400),             # an Arabic-Indic five too
+    (["-1"], 400), (["+5"], 400), (["0x10"], 400), ([" "], 400),
+    (["5", "6"], 400),            # two different lengths: which one frames it?
+    (["5, 6"], 400),
+    (["LEN", "LEN"], 200),        # copies that agree are one length (RFC 9112)
+    (["LEN, LEN"], 200),
+])
+def test_listen_reads_content_length_as_rfc_9112_says(hook_server, lengths, status):
+    server, receiver = hook_server()
+    event, headers = delivery(1)
+    head = ["POST /hooks HTTP/1.1", "Host: x"] + ["%s: %s" % item for item in headers.items()]
+    head += ["Content-Length: " + v.replace("LEN", str(len(event))) for v in lengths]
+    data = ("\r\n".join(head) + "\r\n\r\n").encode("utf-8") + event
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as conn:
+        conn.sendall(data)
+        answer = read_answer(conn)
+    assert answer.startswith(b"HTTP/1.1 %d" % status)
+    if status == 400:
+        assert b"Connection: close" in answer
+        assert taken(receiver) == []
+
+
+def test_listen_refuses_a_smuggled_delivery(hook_server):
+    # Content-Length beside Transfer-Encoding: 0.2.0 framed by the length and
+    # served the delivery smuggled behind it.
+    server, receiver = hook_server()
+    smuggled = raw_request(*delivery(2))
+    event, headers = delivery(1)
+    chunked = b"%x\r\n%s\r\n0\r\n\r\n" % (len(event), event)
+    head = ["POST /hooks HTTP/1.1", "Host: x", "Transfer-Encoding: chunked",
+            "Content-Length: %d" % len(chunked)] + ["%s: %s" % i for i in headers.items()]
+    data = ("\r\n".join(head) + "\r\n\r\n").encode() + chunked + smuggled
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as conn:
+        conn.sendall(data)
+        answers = b""
+        while True:
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            answers += chunk
+    assert answers.startswith(b"HTTP/1.1 400")
+    assert answers.count(b"HTTP/1.1") == 1  # closed: nothing behind it is read
+    assert taken(receiver) == []
+
+
+def test_listen_remembers_ids_as_long_as_a_replay_could_pass():
+    receiver = openai_bg._WebhookReceiver(WEBHOOK_SECRET, "/", max_ids=30000)
+    now = [0.0]
+    receiver.clock = lambda: now[0]
+    event = webhook_event("resp_replayed")
+    captured = signed(event, webhook_id="wh_captured")
+    assert receiver.receive(event, captured) == (200, "ok")
+    for n in range(20000):  # 0.2.0 forgot an id after 10,000 others (33/s for 300 s)
+        now[0] = n * 0.015
+        other = webhook_event("resp_%d" % n)
+        assert receiver.receive(other, signed(other, webhook_id="wh_%d" % n))[0] == 200
+    assert receiver.receive(event, captured) == (200, "duplicate")  # still known
+    now[0] = 2 * openai_bg.DEFAULT_WEBHOOK_TOLERANCE + 1  # a replay would fail the clock now
+    assert receiver.receive(webhook_event("x"), signed(webhook_event("x"), webhook_id="new")) \
+        == (200, "ok")
+    assert "wh_captured" not in receiver.seen  # and the memory is given back
+    assert len(receiver.seen) < 20000
+    full = openai_bg._WebhookReceiver(WEBHOOK_SECRET, "/", max_ids=2)
+    for n in range(2):
+        assert full.receive(*delivery(n))[0] == 200
+    assert full.receive(*delivery(3))[0] == 503  # bounded: send it later, never forget early
+
+
+def test_listen_refuses_a_signed_body_that_is_not_utf8(hook_server):
+    server, receiver = hook_server()
+    bad = b'{"id": "evt_1", "type": "response.completed", "data": "\xff\xfe"}'
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as conn:
+        conn.sendall(raw_request(bad, signed(bad)))
+        answer = read_answer(conn)
+    assert answer.startswith(b"HTTP/1.1 400")
+    assert b"not UTF-8" in answer
+    assert taken(receiver) == []
+
+
+def test_listen_survives_hang_ups_without_a_traceback():
+    listener = Listener("--path", "/hooks")
+    host, port = listener.base.split("//")[1].split(":")
+    try:
+        event, headers = delivery(1)
+        whole = raw_request(event, headers)
+        for cut in (0, 10, len(whole) - 40, len(whole) - 3):
+            for how in ("close", "reset"):
+                conn = socket.create_connection((host, int(port)), timeout=10)
+                conn.sendall(whole[:cut])
+                if how == "reset":
+                    reset(conn)
+                else:
+                    conn.close()
+        assert listener.post(event, headers, "/hooks") == 200
+    finally:
+        code, out, err = listener.stop()
+    assert code == 0
+    assert "Traceback" not in err and "Exception" not in err
+    assert [json.loads(line)["data"]["id"] for line in out.splitlines()] == ["resp_1"]
+
+
+def test_listen_refuses_new_deliveries_after_sigterm_even_with_stdout_blocked():
+    # Nobody reads stdout: the listener's main thread blocks writing big lines
+    # (unbuffered, as in many containers).  After SIGTERM every new delivery
+    # gets 503, and every line it then writes is whole.
+    listener = Listener(env={"PYTHONUNBUFFERED": "1"})
+    acknowledged = []
+    padding = "p" * 30000
+    try:
+        for n in range(12):  # ~360 KB of lines: far more than a pipe holds
+            event = json.dumps({"id": "evt_%d" % n, "type": "response.completed",
+                                "data": {"id": "resp_%d" % n}, "pad": padding}).encode()
+            assert listener.post(event, signed(event, webhook_id="wh_%d" % n), "/") == 200
+            acknowledged.append("resp_%d" % n)
+        listener.proc.send_signal(signal.SIGTERM)
+        late = webhook_event("resp_late", event_id="evt_late")
+        deadline = time.monotonic() + 10
+        status = 200
+        while status != 503 and time.monotonic() < deadline:  # the signal is on its way
+            status = listener.post(late, signed(late, webhook_id="wh_late"), "/")
+            if status == 200:
+                acknowledged.append("resp_late")
+        assert status == 503
+    finally:
+        code, out, err = listener.stop()
+    lines = [json.loads(line) for line in out.splitlines()]  # each one whole
+    assert [line["data"]["id"] for line in lines] == acknowledged
+    assert code == 0, err
+
+
+def test_listen_fetch_prints_one_shape_for_every_event(api):
+    api.on("GET", "/v1/responses/resp_1", reply(200, body("completed", rid="resp_1",
+                                                          output=[message("fetched")])))
+    listener = Listener("--fetch", env={"OPENAI_API_KEY": KEY,
+                                        "OPENAI_BASE_URL": api.url + "/v1"})
+    try:
+        other = json.dumps({"id": "evt_b", "type": "batch.completed",
+                            "data": {"id": "batch_1"}}).encode()
+        assert listener.post(other, signed(other, webhook_id="wh_b"), "/") == 200
+        good = webhook_event("resp_1")
+        assert listener.post(good, signed(good, webhook_id="wh_1"), "/") == 200
+        printed = listener.read_lines(2)
+    finally:
+        code, out, err = listener.stop(printed)
+    first, second = [json.loads(line) for line in out.splitlines()]
+    assert sorted(first) == sorted(second) == ["event", "response", "text"]
+    assert first == {"event": json.loads(other), "response": None, "text": None}
+    assert second["text"] == "fetched"
+    assert api.paths() == ["/v1/responses/resp_1"]  # only response.* events are fetched
 
 
 ###############################################################################
