@@ -3927,7 +3927,7 @@ def test_listen_serves_real_deliveries_while_hundreds_of_connections_stall(hook_
     server, receiver = hook_server(capacity=64)
     stalled = []
     try:
-        for n in range(300):  # far more than it serves at once: the oldest make room
+        for _ in range(300):  # far more than it serves at once: the oldest make room
             conn = socket.create_connection(("127.0.0.1", server.port), timeout=10)
             conn.sendall(b"POST /hooks HTTP/1.1\r\nHost: x\r\nContent-Le")
             stalled.append(conn)
