@@ -560,6 +560,342 @@ def tls_targets(tls, has_sdk):
     return targets
 
 
+# --- streams: many small events, and one big final event ---------------------
+
+STREAM_SERVER = r"""
+import json, socket, sys, threading
+sys.path.insert(0, %(here)r)
+import bench_openai_bg as bench
+bodies = {"small": bench.small_events_stream(%(small)d), "big": bench.big_final_stream(%(big)d)}
+listener = socket.socket()
+listener.bind(("127.0.0.1", 0))
+listener.listen(64)
+print(listener.getsockname()[1], json.dumps({k: len(v) for k, v in bodies.items()}), flush=True)
+def serve(conn):
+    conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    with conn:
+        while True:
+            head = b""
+            while b"\r\n\r\n" not in head:
+                data = conn.recv(65536)
+                if not data:
+                    return
+                head += data
+            name = head.split(b" ")[1].split(b"?")[0].rsplit(b"/", 1)[1].decode()
+            body = bodies.get(name, bodies["small"])
+            conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                         b"Transfer-Encoding: chunked\r\n\r\n")
+            for start in range(0, len(body), 16384):  # one 16 KiB chunk a write
+                piece = body[start:start + 16384]
+                conn.sendall(b"%%x\r\n%%s\r\n" %% (len(piece), piece))
+            conn.sendall(b"0\r\n\r\n")
+while True:
+    conn, _ = listener.accept()
+    threading.Thread(target=serve, args=(conn,), daemon=True).start()
+"""
+
+
+def sse(event):
+    """An event as the API frames it (compact JSON)."""
+    return ("event: %s\ndata: %s\n\n" % (event["type"], json.dumps(
+        event, separators=(",", ":")))).encode()
+
+
+def small_events_stream(count):
+    """A job that writes its answer in ``count`` small deltas (~170 bytes
+    each on the wire), then a small response.completed."""
+    words = "the quick brown fox jumps over "
+    events = [sse({"type": "response.output_text.delta", "sequence_number": n,
+                   "item_id": "msg_67ccd3acc8d4",
+                   "output_index": 0, "content_index": 0, "delta": words[n % 7:n % 7 + 9]})
+              for n in range(count)]
+    final = realistic_body(1, "small")
+    events.append(sse({"type": "response.completed", "sequence_number": count,
+                       "response": final}))
+    return b"".join(events)
+
+
+def big_final_stream(items):
+    """A deep-research job's stream end: two small events, then one
+    response.completed that carries the whole ``items``-item response."""
+    events = [sse({"type": "response.in_progress", "sequence_number": 0,
+                   "response": realistic_body(1, "big")})]
+    events.append(sse({"type": "response.output_text.done", "sequence_number": 1,
+                       "item_id": "msg_1", "output_index": 0, "content_index": 0,
+                       "text": "done"}))
+    events.append(sse({"type": "response.completed", "sequence_number": 2,
+                       "response": realistic_body(items, "big")}))
+    return b"".join(events)
+
+
+FLOOR_STREAM = """
+import http.client, urllib.parse
+_url = urllib.parse.urlsplit(BASE)
+def stream(rid):
+    conn = http.client.HTTPConnection(_url.hostname, _url.port)
+    conn.request("GET", _url.path + "/responses/" + rid + "?stream=true",
+                 headers={"Authorization": "Bearer sk-bench", "Accept": "text/event-stream"})
+    data = conn.getresponse().read()
+    conn.close()
+    events = []
+    for block in data.split(b"\\n\\n"):
+        for line in block.split(b"\\n"):
+            if line.startswith(b"data: "):
+                events.append(json.loads(line[6:]))
+    return len(events)
+"""
+LIB_STREAM = """
+import openai_bg
+client = openai_bg.Client(api_key="sk-bench", base_url=BASE)
+def stream(rid):
+    return sum(1 for _ in client.stream_response(rid))
+"""
+SDK_STREAM = """
+import openai
+client = openai.OpenAI(api_key="sk-bench", base_url=BASE)
+def stream(rid):
+    return sum(1 for _ in client.responses.retrieve(rid, stream=True))
+"""
+STREAMS = {"floor": FLOOR_STREAM, "openai_bg": LIB_STREAM, "sdk": SDK_STREAM}
+
+
+def measure_streams(python, who, quick):
+    """Seconds to read every event of each workload, per contender (median
+    of warm repeats, contenders taking turns)."""
+    small, big = (500, 200) if quick else (20000, 11900)
+    proc = subprocess.Popen([sys.executable, "-c", STREAM_SERVER % {
+        "here": HERE, "small": small, "big": big}], stdout=subprocess.PIPE, text=True)
+    port, sizes = proc.stdout.readline().split(" ", 1)
+    base = "http://127.0.0.1:%s/v1" % port
+    repeats = 1 if quick else 5
+    code = textwrap.dedent("""
+        import statistics
+        out = {}
+        for rid in ("small", "big"):
+            count = stream(rid)
+            times = []
+            for _ in range(%d):
+                t = time.perf_counter(); stream(rid); times.append(time.perf_counter() - t)
+            out[rid] = [statistics.median(times), count]
+        print(json.dumps(out))
+        """ % repeats)
+    try:
+        rounds = {w: [] for w in who}
+        for _ in range(1 if quick else 3):
+            for w in who:
+                rounds[w].append(run_snippet(python[w], base, STREAMS[w] + code))
+    finally:
+        proc.terminate()
+        proc.wait()
+    result = {"sizes": json.loads(sizes)}
+    for w in who:
+        result[w] = {rid: statistics.median(r[rid][0] for r in rounds[w]) for rid in
+                     ("small", "big")}
+        result[w + " events"] = rounds[w][0]["small"][1], rounds[w][0]["big"][1]
+    return result
+
+
+def report_streams(streams, who):
+    names = {"floor": "floor", "openai_bg": "openai_bg", "sdk": "SDK"}
+    print("\nstreams: 16 KiB chunked writes; floor = one http.client read, split on blank "
+          "lines, json.loads per event")
+    header = "%-44s" % "measure" + "".join("%12s" % names[w] for w in who) + \
+        "%11s%10s" % ("lib/floor", "SDK/lib")
+    print(header)
+    print("-" * len(header))
+    labels = {"small": "stream: %d small deltas (%.1f MB)" % (
+                  streams["floor events"][0], streams["sizes"]["small"] / 1e6),
+              "big": "stream: one big response.completed (%.1f MB)" % (
+                  streams["sizes"]["big"] / 1e6)}
+    for rid in ("small", "big"):
+        lib = streams["openai_bg"][rid]
+        sdk = streams["sdk"][rid] if "sdk" in who else None
+        print("%-44s" % labels[rid] + "".join("%12s" % fmt_time(streams[w][rid]) for w in who)
+              + "%11s%10s" % (fmt_ratio(lib, streams["floor"][rid]), fmt_ratio(sdk, lib)))
+
+
+def stream_targets(streams):
+    return [("stream of small events <= 1.3x floor",
+             streams["openai_bg"]["small"] / streams["floor"]["small"] <= 1.3),
+            ("stream with a big final event <= 1.3x floor",
+             streams["openai_bg"]["big"] / streams["floor"]["big"] <= 1.3)]
+
+
+# --- listen under load: openai_bg listen against a ThreadingHTTPServer
+# receiver around the SDK's webhooks.unwrap ---------------------------------
+
+WEBHOOK_KEY = b"bench-webhook-key-0123456789abcd"
+WEBHOOK_SECRET = "whsec_" + __import__("base64").b64encode(WEBHOOK_KEY).decode()
+
+ANCHOR = r"""
+import sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+import openai
+client = openai.OpenAI(api_key="sk-bench", webhook_secret=%(secret)r)
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # a fair anchor: no delayed-ACK stalls
+    def log_message(self, *args):
+        pass
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        try:
+            event = client.webhooks.unwrap(body, dict(self.headers))
+            sys.stdout.write(event.to_json(indent=None) + "\n")
+            sys.stdout.flush()
+            status = 200
+        except Exception:
+            status = 400
+        self.send_response(status)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+server.daemon_threads = True
+sys.stderr.write("listening on http://127.0.0.1:%%d/\n" %% server.server_address[1])
+sys.stderr.flush()
+server.serve_forever()
+"""
+
+LOAD = r"""
+import base64, hashlib, hmac, json, selectors, socket, sys, time
+port, concurrency, keep, seconds, key = %(port)d, %(concurrency)d, %(keep)r, %(seconds)r, %(key)r
+def request(n):
+    body = json.dumps({"id": "evt_%%d" %% n, "object": "event", "created_at": int(time.time()),
+                       "type": "response.completed",
+                       "data": {"id": "resp_67ccd2bed1ec8190b14f964abc0542670bb6a6b452d3795b"}}).encode()
+    wid, ts = "wh_%%d_%%d" %% (port, n), str(int(time.time()))
+    sig = base64.b64encode(hmac.new(key, b"%%s.%%s.%%s" %% (wid.encode(), ts.encode(), body),
+                                    hashlib.sha256).digest()).decode()
+    head = ("POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+            "webhook-id: %%s\r\nwebhook-timestamp: %%s\r\nwebhook-signature: v1,%%s\r\n"
+            "Content-Length: %%d\r\n%%s\r\n" %% (wid, ts, sig, len(body),
+                                            "" if keep else "Connection: close\r\n"))
+    return head.encode() + body
+pending = [request(n) for n in range(200000 if seconds > 1 else 5000)]
+sel = selectors.DefaultSelector()
+class Conn:
+    def __init__(self):
+        self.sock = None
+    def start(self, now):
+        if self.sock is None:
+            self.sock = socket.socket()
+            self.sock.setblocking(False)
+            self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self.sock.connect_ex(("127.0.0.1", port))
+            sel.register(self.sock, selectors.EVENT_WRITE, self)
+        else:
+            sel.modify(self.sock, selectors.EVENT_WRITE, self)
+        self.out, self.data, self.t0 = pending.pop(), b"", now
+    def writable(self):
+        try:
+            sent = self.sock.send(self.out)
+        except (BlockingIOError, InterruptedError):
+            return
+        self.out = self.out[sent:]
+        if not self.out:
+            sel.modify(self.sock, selectors.EVENT_READ, self)
+    def readable(self, now):
+        chunk = self.sock.recv(65536)
+        if not chunk:
+            raise ConnectionError("closed before the answer")
+        self.data += chunk
+        head, sep, rest = self.data.partition(b"\r\n\r\n")
+        if not sep:
+            return False
+        length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+        if len(rest) < length:
+            return False
+        if not head.startswith(b"HTTP/1.1 200"):
+            raise RuntimeError(head[:40])
+        if not keep:
+            sel.unregister(self.sock)
+            self.sock.close()
+            self.sock = None
+        return True
+conns = [Conn() for _ in range(concurrency)]
+start = time.perf_counter()
+for c in conns:
+    c.start(start)
+latencies, end = [], start + seconds
+while True:
+    now = time.perf_counter()
+    if now >= end:
+        break
+    for key_, mask in sel.select(0.5):
+        conn = key_.data
+        if mask & selectors.EVENT_WRITE:
+            conn.writable()
+        elif conn.readable(time.perf_counter()):
+            t = time.perf_counter()
+            latencies.append(t - conn.t0)
+            conn.start(t)
+elapsed = time.perf_counter() - start
+latencies.sort()
+print(json.dumps({"rate": len(latencies) / elapsed,
+                  "p50": latencies[len(latencies) // 2],
+                  "p99": latencies[int(len(latencies) * 0.99)]}))
+"""
+
+
+def start_receiver(python, code_or_args):
+    env = dict(os.environ, OPENAI_WEBHOOK_SECRET=WEBHOOK_SECRET)
+    env.pop("OPENAI_LOG", None)
+    proc = subprocess.Popen([python] + code_or_args, cwd=HERE, env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    line = proc.stderr.readline()
+    port = int(line.rsplit(":", 1)[1].strip().rstrip("/"))
+    return proc, port
+
+
+def measure_listen(python, has_sdk, quick):
+    """Deliveries a second and answer times, per receiver and load."""
+    receivers = {"openai_bg": (python["openai_bg"], ["openai_bg.py", "listen", "--port", "0"])}
+    if has_sdk:
+        receivers["sdk"] = (python["sdk"], ["-c", ANCHOR % {"secret": WEBHOOK_SECRET}])
+    seconds = 0.3 if quick else 3.0
+    cells = {}
+    for concurrency in (16, 64):
+        for keep in (True, False):
+            for name, (interpreter, argv) in receivers.items():
+                proc, port = start_receiver(interpreter, argv)
+                try:
+                    cells[(concurrency, keep, name)] = run_snippet(
+                        sys.executable, "", LOAD % {
+                            "port": port, "concurrency": concurrency, "keep": keep,
+                            "seconds": seconds, "key": WEBHOOK_KEY})
+                finally:
+                    proc.terminate()
+                    proc.wait()
+    return cells
+
+
+def report_listen(cells, has_sdk):
+    print("\nlisten under load: signed deliveries from one selector-driven sender process")
+    names = ["openai_bg"] + (["sdk"] if has_sdk else [])
+    header = "%-40s" % "senders" + "".join("%36s" % ("openai_bg listen" if n == "openai_bg" else
+                                                     "SDK unwrap + ThreadingHTTPServer")
+                                           for n in names)
+    print(header)
+    print("-" * len(header))
+    for concurrency in (16, 64):
+        for keep in (True, False):
+            label = "listen: %d senders, %s" % (concurrency, "kept-alive" if keep else
+                                                "new connection each")
+            print("%-40s" % label + "".join("%36s" % ("%.0f/s p50 %s p99 %s" % (
+                cells[(concurrency, keep, n)]["rate"],
+                fmt_time(cells[(concurrency, keep, n)]["p50"]),
+                fmt_time(cells[(concurrency, keep, n)]["p99"])))
+                for n in names))
+
+
+def listen_targets(cells, has_sdk):
+    if not has_sdk:
+        return []
+    return [("listen >= anchor's deliveries/s in every cell",
+             all(cells[(c, k, "openai_bg")]["rate"] >= cells[(c, k, "sdk")]["rate"]
+                 for c in (16, 64) for k in (True, False)))]
+
+
 # --- the report -------------------------------------------------------------
 
 def fmt_time(seconds):
@@ -576,17 +912,20 @@ def fmt_ratio(value, floor):
     return "-" if value is None else "%.2fx" % (value / floor)
 
 
+PARTS = ("poll", "tls", "stream", "listen")
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true",
                         help="tiny sizes and few repeats (a smoke test, not a measurement)")
     parser.add_argument("--sdk-python", default=sys.executable,
                         help="an interpreter that can import the openai SDK")
+    parser.add_argument("--only", default=",".join(PARTS),
+                        help="comma-separated parts to run, of: %s" % ", ".join(PARTS))
     args = parser.parse_args(argv)
+    parts = set(args.only.split(","))
     quick = args.quick
-    big_items = 60 if quick else 6000
-    cold_repeats = 2 if quick else 15
-    polls, rounds = (5, 1) if quick else (300, 7)
 
     # Installed code has its bytecode cached; make sure ours does too, even
     # under PYTHONDONTWRITEBYTECODE, so the import is timed as users get it.
@@ -597,11 +936,49 @@ def main(argv=None):
                              capture_output=True).returncode == 0
     who = ["floor", "openai_bg"] + (["sdk"] if has_sdk else [])
     python = {"floor": sys.executable, "openai_bg": sys.executable, "sdk": sdk_python}
+    sdk_note = "" if has_sdk else " (openai SDK not importable by %s: column skipped)" % (
+        sdk_python)
+    print("openai_bg %s benchmark, Python %s, %s%s" % (
+        __import__("openai_bg").__version__, sys.version.split()[0],
+        "QUICK SMOKE RUN" if quick else "full run", sdk_note), flush=True)
+    started = time.perf_counter()
+    targets = []
+    if "poll" in parts:
+        targets += run_plain(python, who, has_sdk, quick)
+    if "tls" in parts:
+        with tempfile.TemporaryDirectory() as folder:
+            files = make_tls_files(folder)
+            tls_who = ["kept", "floor", "openai_bg"] + (["sdk"] if has_sdk else [])
+            tls_python = dict(python, kept=sys.executable)
+            tls = measure_tls(tls_python, tls_who, files, quick) if files else None
+        if tls is not None:
+            report_tls(tls, tls_who)
+            targets += tls_targets(tls, has_sdk)
+        else:
+            print("\nHTTPS: skipped (no openssl command to make a throwaway CA)")
+    if "stream" in parts:
+        streams = measure_streams(python, who, quick)
+        report_streams(streams, who)
+        targets += stream_targets(streams)
+    if "listen" in parts:
+        cells = measure_listen(python, has_sdk, quick)
+        report_listen(cells, has_sdk)
+        targets += listen_targets(cells, has_sdk)
+    print()
+    for name, met in targets:
+        print("target %-48s %s" % (name, "met" if met else "MISSED"))
+    print("finished in %.0f s" % (time.perf_counter() - started))
+    return 0
 
+
+def run_plain(python, who, has_sdk, quick):
+    """Plain HTTP: import, cold start, warm poll, memory, big bodies, scaling."""
+    big_items = 60 if quick else 6000
+    cold_repeats = 2 if quick else 15
+    polls, rounds = (5, 1) if quick else (300, 7)
     server, port = start_server(big_items)
     base = "http://127.0.0.1:%d/v1" % port
     try:
-        started = time.perf_counter()
         imports = interleaved(lambda w: import_time(python[w], w), who, cold_repeats)
         cold = interleaved(lambda w: cold_start(python[w], base, w), who, cold_repeats)
         warm = interleaved(lambda w: warm_poll(python[w], base, w, polls), who, rounds)
@@ -609,23 +986,11 @@ def main(argv=None):
     finally:
         server.terminate()
         server.wait()
-    with tempfile.TemporaryDirectory() as folder:
-        files = make_tls_files(folder)
-        tls_who = ["kept", "floor", "openai_bg"] + (["sdk"] if has_sdk else [])
-        tls_python = dict(python, kept=sys.executable)
-        tls = measure_tls(tls_python, tls_who, files, quick) if files else None
     big = convert_times(sys.executable, big_items, 3 if quick else 15, False)
     if has_sdk:
-        big["sdk"] = convert_times(sdk_python, big_items, 3 if quick else 5, True)["sdk"]
+        big["sdk"] = convert_times(python["sdk"], big_items, 3 if quick else 5, True)["sdk"]
     sizes = [10, 100, 1000] if quick else [60, 600, 6000]
     scale = scaling(sizes, 3 if quick else 15)
-    elapsed = time.perf_counter() - started
-
-    sdk_note = "" if has_sdk else " (openai SDK not importable by %s: column skipped)" % (
-        sdk_python)
-    print("openai_bg %s benchmark, Python %s, %s%s" % (
-        __import__("openai_bg").__version__, sys.version.split()[0],
-        "QUICK SMOKE RUN" if quick else "full run", sdk_note))
     rows = [
         ("import (in-process)", imports, "floor = import urllib.request, json"),
         ("cold start: import + 1 poll (process)", cold, "fresh interpreter each"),
@@ -650,12 +1015,8 @@ def main(argv=None):
         "%d items, %.1f MB" % (big_items, big["bytes"] / 1e6)))
     print("%-40s %s" % ("scaling: conversion of %s items" % "/".join(map(str, sizes)),
                         "  ".join(fmt_time(t) for t in scale)
-                        + "   100x items cost %.0fx the time" % (scale[-1] / scale[0])))
-    if tls is not None:
-        report_tls(tls, tls_who)
-    else:
-        print("\nHTTPS: skipped (no openssl command to make a throwaway CA)")
-    print()
+                        + "   100x items cost %.0fx the time" % (scale[-1] / scale[0])),
+          flush=True)
     targets = [
         ("import <= 1.2x floor", imports["openai_bg"] / imports["floor"] <= 1.2),
         ("warm poll <= 1.15x floor", warm["openai_bg"] / warm["floor"] <= 1.15),
@@ -667,15 +1028,9 @@ def main(argv=None):
     if has_sdk:
         targets += [
             ("warm poll >= 1.7x faster than SDK", warm["sdk"] / warm["openai_bg"] >= 1.7),
-            ("cold start >= 8x faster than SDK",
-             (cold["sdk"] - 0) / cold["openai_bg"] >= 8),
+            ("cold start >= 8x faster than SDK", cold["sdk"] / cold["openai_bg"] >= 8),
         ]
-    if tls is not None:
-        targets += tls_targets(tls, has_sdk)
-    for name, met in targets:
-        print("target %-42s %s" % (name, "met" if met else "MISSED"))
-    print("finished in %.0f s" % elapsed)
-    return 0
+    return targets
 
 
 if __name__ == "__main__":

@@ -1055,7 +1055,8 @@ class ResponseStream:
                  limit: int) -> None:
         self.response_id = response_id
         self.last_sequence_number: Optional[int] = None
-        self.response: Optional[LlmResponse] = None
+        self._response: Optional[LlmResponse] = None
+        self._final: Optional[JSONDict] = None  # the terminal event's body
         self.error: Optional[JSONDict] = None
         self._answer = answer
         self._named_by_event = False
@@ -1067,8 +1068,14 @@ class ResponseStream:
     def from_body(cls, response: LlmResponse) -> ResponseStream:
         """A stream with no events, for a server that answered with JSON."""
         stream = cls(None, response.response_id, 1)
-        stream.response = response
+        stream._response = response
         return stream
+
+    @property
+    def response(self) -> Optional[LlmResponse]:
+        if self._response is None and self._final is not None:
+            self._response = _response_from_json(self._final, self.response_id)
+        return self._response
 
     def __iter__(self) -> ResponseStream:
         return self
@@ -1125,7 +1132,7 @@ class ResponseStream:
             if named and not self._named_by_event:  # the server's word wins
                 self.response_id, self._named_by_event = named, True
             if event.get("type") in _TERMINAL_EVENTS:
-                self.response = _response_from_json(carried, self.response_id)
+                self._final = carried  # converted when asked for
         if event.get("type") == "error":
             nested = event.get("error")
             self.error = nested if isinstance(nested, dict) else event
