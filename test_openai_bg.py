@@ -4929,13 +4929,18 @@ def test_all_names_exist():
 # The benchmark still runs (a smoke run: tiny sizes, no timing assertions)
 ###############################################################################
 
+@pytest.mark.bench
 def test_benchmark_smoke():
     done = subprocess.run([sys.executable, "bench_openai_bg.py", "--quick",
                            "--sdk-python", sys.executable], cwd=HERE,
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
     rows = ["import (in-process)", "cold start", "warm poll, per call", "peak RSS",
-            "big body", "scaling", "target warm poll <= 1.15x floor"]
+            "big body", "scaling", "target warm poll <= 1.15x floor",
+            "stream: 501 small deltas", "stream: one big response.completed",
+            "listen: 16 senders, kept-alive", "listen: 64 senders, new connection each",
+            "target stream with a big final event <= 1.3x floor"]
     if shutil.which("openssl"):  # the HTTPS part makes its CA with openssl
         rows += ["warm poll over TLS, per call", "batch sweep: 200 ids x 8 threads",
                  "cold process over TLS", "relay 20 ms: round trips per poll",
