@@ -767,7 +767,7 @@ port, concurrency, keep, seconds, key = %(port)d, %(concurrency)d, %(keep)r, %(s
 def request(n):
     body = json.dumps({"id": "evt_%%d" %% n, "object": "event", "created_at": int(time.time()),
                        "type": "response.completed",
-                       "data": {"id": "resp_67ccd2bed1ec8190b14f964abc0542670bb6a6b452d3795b"}}).encode()
+                       "data": {"id": "resp_67ccd2bed1ec8190b14f964abc05426"}}).encode()
     wid, ts = "wh_%%d_%%d" %% (port, n), str(int(time.time()))
     sig = base64.b64encode(hmac.new(key, b"%%s.%%s.%%s" %% (wid.encode(), ts.encode(), body),
                                     hashlib.sha256).digest()).decode()

@@ -58,7 +58,10 @@ __all__ = [
     "Client", "poll_response", "cancel_response", "create_response",
     "wait_response", "create_and_wait", "stream_response",
     "create_response_stream", "verify_webhook", "unwrap_webhook",
-    "ResponseStream",
+    "delete_response", "ResponseStream",
+    # the journal
+    "Journal", "JournalEntry", "JournalError", "default_journal_path",
+    "JOURNAL_SCHEMA", "JOURNAL_OFF", "JOURNAL_STATUSES",
     # data types
     "LlmResponse", "Content", "TextPart", "ThinkingPart", "FunctionCallPart",
     "ServerToolCallPart", "ServerToolResponsePart", "UsageMetadata",
@@ -616,6 +619,13 @@ class Client:
     - ``max_response_bytes``: a larger body (or streamed event) raises
       :class:`ResponseTooLargeError`; default 64 MiB.
     - ``webhook_secret``: ``OPENAI_WEBHOOK_SECRET``; for :meth:`verify_webhook`.
+    - ``journal``: record every job this client starts in a local SQLite
+      :class:`Journal`, so that no id is lost with its process.  None or
+      False (the default): off - a library writes no file unasked; True: the
+      default location (off when ``$OPENAI_BG_JOURNAL`` says so); a path;
+      or a :class:`Journal`.  A journal that cannot be opened raises
+      :class:`JournalError` here; one that fails later logs one warning and
+      is switched off for this client - it never costs a result.
 
     Proxies come from ``HTTPS_PROXY`` / ``HTTP_PROXY`` / ``NO_PROXY``, read
     when the client sends its first request.  Redirects are never followed.
@@ -632,7 +642,8 @@ class Client:
                  default_query: Optional[Mapping[str, object]] = None,
                  ssl_context: Optional[ssl.SSLContext] = None,
                  max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
-                 webhook_secret: Optional[str] = None) -> None:
+                 webhook_secret: Optional[str] = None,
+                 journal: Union[None, bool, str, Journal] = None) -> None:
         self._key_source = api_key if callable(api_key) else None
         key = "" if self._key_source else _api_key_from(api_key)  # type: ignore
         self.base_url = _base_url_from(base_url)
@@ -650,6 +661,7 @@ class Client:
         _register_secrets(key, self._headers, default_query)
         self._key: Optional[str] = None if self._key_source else key
         self._transport = _Transport(ssl_context, _ca_bundle_from_env())
+        self.journal = _journal_from(journal)
         # Seams for tests and simulations: how the client sleeps and tells
         # time while retrying and waiting.
         self._sleep: Callable[[float], None] = time.sleep
@@ -688,7 +700,21 @@ class Client:
         already ended.  Cancelling twice is harmless."""
         path = "/responses/%s/cancel" % _quote_id(response_id)
         answer = self._request("POST", path, None)
-        return _response_from_json(_decode_json(answer), response_id)
+        result = _response_from_json(_decode_json(answer), response_id)
+        self._journaled("_seen_response", result)
+        return result
+
+    def delete_response(self, response_id: str) -> None:
+        """Delete a stored response: ``DELETE {base_url}/responses/{id}``
+        (stored answers otherwise stay 30 days).  A journaled client marks
+        the job ``deleted``."""
+        path = "/responses/%s" % _quote_id(response_id)
+        try:
+            self._request("DELETE", path, None)
+        except NotFoundError:
+            self._journaled("_gone", response_id, "expired")
+            raise
+        self._journaled("_gone", response_id, "deleted")
 
     def create_response(self, *, model: str, input: Input,
                         **params: object) -> LlmResponse:
@@ -710,8 +736,15 @@ class Client:
                              "create_response_stream(...) (or "
                              "create_and_wait(..., stream=True))")
         payload = _create_payload(model, input, params)
-        answer = self._request("POST", "/responses", payload, create=True)
-        return _created_response(answer)
+        key = self._journal_create(payload)
+        try:
+            result = _created_response(
+                self._request("POST", "/responses", payload, create=True))
+        except BaseException as exc:
+            self._journal_create_failed(key, exc)
+            raise
+        self._journal_created(key, result.response_id, result)
+        return result
 
     def stream_response(self, response_id: str, *,
                         starting_after: Optional[int] = None
@@ -751,12 +784,19 @@ class Client:
                                  "true; do not pass %s=%r"
                                  % (name, name, params[name]))
         payload = _create_payload(model, input, dict(params, stream=True))
-        answer = self._request("POST", "/responses", payload, create=True,
-                               stream=True)
-        if not answer.is_event_stream:
-            return ResponseStream.from_body(_created_response(answer))
-        stream = ResponseStream(answer, None, self.max_response_bytes)
-        stream._read_until_id()
+        key = self._journal_create(payload)
+        try:
+            answer = self._request("POST", "/responses", payload, create=True,
+                                   stream=True)
+            if not answer.is_event_stream:
+                stream = ResponseStream.from_body(_created_response(answer))
+            else:
+                stream = ResponseStream(answer, None, self.max_response_bytes)
+                stream._read_until_id()
+        except BaseException as exc:
+            self._journal_create_failed(key, exc)
+            raise
+        self._journal_created(key, stream.response_id, stream.response)
         return stream
 
     def wait_response(self, response_id: str, *,
@@ -870,9 +910,61 @@ class Client:
     def _poll(self, response_id: str, budget: Optional[float] = None
               ) -> Tuple[LlmResponse, http.client.HTTPMessage]:
         path = "/responses/" + _quote_id(response_id)
-        answer = self._request("GET", path, None, budget=budget)
-        return _response_from_json(_decode_json(answer), response_id), \
-            answer.headers
+        try:
+            answer = self._request("GET", path, None, budget=budget)
+        except NotFoundError:  # gone: deleted after 30 days, or unstored
+            self._journaled("_gone", response_id, "expired")
+            raise
+        response = _response_from_json(_decode_json(answer), response_id)
+        self._journaled("_seen_response", response)
+        return response, answer.headers
+
+    # -- the journal: never costs a result -----------------------------------
+
+    def _journaled(self, method: str, *args: Any) -> Any:
+        """Call a journal method; a failure switches the journal off for
+        this client, with one warning."""
+        journal = self.journal
+        if journal is None:
+            return None
+        try:
+            return getattr(journal, method)(*args)
+        except JournalError as exc:
+            self.journal = None
+            _logger.warning(
+                "the journal failed and is off for the rest of this run: %s",
+                exc, extra={"openai_bg_event": "journal-failed",
+                            "path": exc.path, "fix": exc.fix,
+                            "error": str(exc)})
+            return None
+
+    def _journal_create(self, payload: JSONDict) -> Optional[int]:
+        if self.journal is None:
+            return None
+        _json_body(payload)  # what cannot be sent is refused before a row
+        key: Optional[int] = self._journaled("_before_create", self, payload)
+        return key
+
+    def _journal_created(self, key: Optional[int],
+                         response_id: Optional[str],
+                         response: Optional[LlmResponse]) -> None:
+        if key is not None:
+            status = response.status if response is not None else None
+            self._journaled("_created", key, response_id, status or "queued")
+            if response is not None and response.done:
+                self._journaled("_seen_response", response)
+
+    def _journal_create_failed(self, key: Optional[int],
+                               exc: BaseException) -> None:
+        """A create that certainly started no job leaves no row; one that
+        may have keeps it as ``maybe-created``, with the id if known."""
+        if key is None:
+            return
+        if isinstance(exc, APIError) and not exc.may_have_been_created:
+            self._journaled("_not_created", key)
+        else:
+            self._journaled("_created", key, exc.response_id if isinstance(
+                exc, OpenAIError) else None, "maybe-created")
 
     def _request(self, method: str, path: str, payload: Optional[JSONDict],
                  *, create: bool = False, stream: bool = False,
@@ -939,6 +1031,20 @@ class Client:
             return None
 
 
+def _journal_from(journal: Union[None, bool, str, Journal]
+                  ) -> Optional[Journal]:
+    if journal is None or journal is False:
+        return None
+    if isinstance(journal, Journal):
+        return journal
+    if journal is True:
+        return Journal() if default_journal_path() is not None else None
+    if isinstance(journal, (str, os.PathLike)):
+        return Journal(os.fspath(journal))
+    raise TypeError("journal must be None, a bool, a path or a Journal, "
+                    "not %s" % type(journal).__name__)
+
+
 def _note_interrupt(interrupt: BaseException, client: Client,
                     response_id: str, cancel: bool) -> None:
     """Cancel (if asked) the job a Ctrl-C interrupted, and record on the
@@ -974,6 +1080,11 @@ def poll_response(response_id: str) -> LlmResponse:
 def cancel_response(response_id: str) -> LlmResponse:
     """:meth:`Client.cancel_response` on the default client."""
     return _client().cancel_response(response_id)
+
+
+def delete_response(response_id: str) -> None:
+    """:meth:`Client.delete_response` on the default client."""
+    _client().delete_response(response_id)
 
 
 def create_response(*, model: str, input: Input, **params: object) -> LlmResponse:
@@ -1301,6 +1412,7 @@ class _Wait:
                 extra={"openai_bg_event": "queued-too-long",
                        "response_id": self.response_id,
                        "elapsed": self.elapsed()})
+        self.client._journaled("_seen_response", response)
         if self.on_update is not None:
             self.on_update(response)
 
@@ -1654,6 +1766,427 @@ def _check_webhook_time(timestamp: str, tolerance: int) -> None:
         raise InvalidWebhookSignatureError(
             "the webhook timestamp is %d s in the future, over the tolerance "
             "of %d s" % (sent - now, tolerance), reason="timestamp-too-new")
+###############################################################################
+# The journal: every job a journaled client starts, in a local SQLite file
+###############################################################################
+# The API cannot list responses, so a job whose id dies with its process is
+# lost (and billed).  A journaled client writes a row before a create is
+# sent and names the job in it before the create returns; every response
+# it sees afterwards keeps the row current, and a final one keeps the whole
+# answer.  A journal that fails never costs a result: one warning, and the
+# client goes on without it.
+
+#: The journal's schema version (``PRAGMA user_version``).
+JOURNAL_SCHEMA = 1
+#: Values of ``$OPENAI_BG_JOURNAL`` that switch the journal off.
+JOURNAL_OFF = frozenset({"off", "0", "false", "no", ""})
+#: Statuses the journal adds to the API's: a create that may or may not
+#: have started a job, a job the API no longer knows, one deleted.
+JOURNAL_STATUSES = frozenset({"creating", "maybe-created", "expired",
+                              "deleted"})
+# "Last seen" is written at most this often while a status is unchanged.
+_JOURNAL_SEEN_SECONDS = 60.0
+_JOURNAL_BUSY_SECONDS = 10.0
+_JOURNAL_COLUMNS = ("key, response_id, status, model, title, created_at, "
+                    "last_seen_at, usage, host, organization, project, "
+                    "changed_at")
+_JOURNAL_SCHEMA_SQL = """
+CREATE TABLE IF NOT EXISTS jobs (
+    key INTEGER PRIMARY KEY AUTOINCREMENT,
+    response_id TEXT UNIQUE,
+    status TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    last_seen_at REAL,
+    changed_at REAL,
+    host TEXT, organization TEXT, project TEXT,
+    model TEXT, title TEXT,
+    request TEXT,
+    final TEXT,
+    usage TEXT
+);
+CREATE INDEX IF NOT EXISTS jobs_by_time ON jobs (created_at)
+"""
+
+
+class JournalError(OpenAIError):
+    """The journal cannot be opened, read or written: ``sqlite3`` missing
+    from this Python, a corrupt file, one written by a newer version, a
+    folder that cannot be written, a full disk.
+
+    Attributes:
+        path: the journal file.
+        fix: what to do about it, in a few words.
+    """
+
+    def __init__(self, message: str, *, path: str, fix: str) -> None:
+        super().__init__("%s: %s (%s)" % (path, message, fix))
+        self.path = path
+        self.fix = fix
+
+
+@dataclass
+class JournalEntry:
+    """One job in the journal.  Times are Unix epoch seconds (UTC)."""
+
+    response_id: Optional[str]
+    status: str
+    model: Optional[str]
+    title: Optional[str]
+    created_at: float
+    last_seen_at: Optional[float]
+    usage: Optional[JSONDict]
+    key: int = 0
+    host: Optional[str] = None
+    organization: Optional[str] = None
+    project: Optional[str] = None
+    changed_at: Optional[float] = None
+    #: The create's body (for a re-run); only from :meth:`Journal.get`.
+    request: Optional[JSONDict] = None
+    #: The final response's body as the API sent it; only from
+    #: :meth:`Journal.get`.
+    final: Optional[JSONDict] = None
+
+    @property
+    def done(self) -> bool:
+        """Whether the job has ended (or is gone): nothing more to wait for."""
+        return self.status not in PENDING_STATUSES and \
+            self.status not in ("creating", "maybe-created")
+
+    @property
+    def response(self) -> Optional[LlmResponse]:
+        """The final :class:`LlmResponse`, from the stored body, or None."""
+        if self.final is None:
+            return None
+        return _response_from_json(self.final, self.response_id)
+
+
+def default_journal_path() -> Optional[str]:
+    """Where the journal lives: ``$OPENAI_BG_JOURNAL`` (None when it says
+    off), else ``$XDG_STATE_HOME/openai-bg/jobs.sqlite3``, else
+    ``~/.local/state/openai-bg/jobs.sqlite3`` (on Windows
+    ``%LOCALAPPDATA%\\openai-bg\\jobs.sqlite3``)."""
+    value = os.environ.get("OPENAI_BG_JOURNAL")
+    if value is not None:
+        return None if value.strip().lower() in JOURNAL_OFF else value
+    if os.name == "nt" and os.environ.get("LOCALAPPDATA"):
+        base = os.environ["LOCALAPPDATA"]
+    else:
+        base = os.environ.get("XDG_STATE_HOME") or os.path.join(
+            os.path.expanduser("~"), ".local", "state")
+    return os.path.join(base, "openai-bg", "jobs.sqlite3")
+
+
+class Journal:
+    """A local record of background jobs (SQLite, WAL mode).  Safe to share
+    between threads and processes.
+
+    ``Journal(path=None)`` opens the default location
+    (:func:`default_journal_path`), creating it - its folder ``0700``, the
+    file ``0600`` - on first use.  Read it with :meth:`jobs` and
+    :meth:`get`; :meth:`forget` and :meth:`prune` remove rows.  A journaled
+    :class:`Client` (``journal=True``) writes it.  Raises
+    :class:`JournalError` when the file cannot be used; a journal written by
+    a newer version is refused and never modified.
+
+    Never stored: the API key, header values, the webhook secret, proxy
+    credentials; whatever text a secret the client knows may hide in is
+    redacted before it is written."""
+
+    def __init__(self, path: Optional[str] = None) -> None:
+        chosen = path if path is not None else default_journal_path()
+        if chosen is None:
+            raise JournalError("the journal is switched off",
+                               path="$OPENAI_BG_JOURNAL",
+                               fix="unset OPENAI_BG_JOURNAL to use it")
+        self.path = os.path.abspath(os.path.expanduser(chosen))
+        self._lock = threading.RLock()
+        self._db = self._open()
+        # id -> (status, usage, when written): what not to write again
+        self._seen: Dict[str, Tuple[str, str, float]] = {}
+
+    def __repr__(self) -> str:
+        return "Journal(%r)" % self.path
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # -- reading -------------------------------------------------------------
+
+    def jobs(self, *, finished_within: Optional[float] = None,
+             limit: Optional[int] = None) -> List[JournalEntry]:
+        """Jobs, newest first.  With ``finished_within`` (seconds): every
+        unfinished job, and those finished whose row changed that recently;
+        without: all of them."""
+        sql = "SELECT %s FROM jobs" % _JOURNAL_COLUMNS
+        args: List[object] = []
+        if finished_within is not None:
+            sql += " WHERE status IN ('queued', 'in_progress', 'creating', " \
+                   "'maybe-created') OR coalesce(changed_at, created_at) >= ?"
+            args.append(time.time() - finished_within)
+        sql += " ORDER BY created_at DESC, key DESC"
+        if limit is not None:
+            sql += " LIMIT %d" % _int_at_least(limit, "limit", 0)
+        return [_journal_entry(row) for row in self._read(sql, args)]
+
+    def get(self, response_id: str) -> Optional[JournalEntry]:
+        """The job with this id, its create body and final body included;
+        None when the journal does not know it."""
+        rows = self._read("SELECT %s, request, final FROM jobs WHERE "
+                          "response_id = ?" % _JOURNAL_COLUMNS, [response_id])
+        if not rows:
+            return None
+        entry = _journal_entry(rows[0][:-2])
+        entry.request = _loads_or_none(rows[0][-2] or "null")  # type: ignore
+        entry.final = _loads_or_none(rows[0][-1] or "null")  # type: ignore
+        return entry
+
+    # -- changing ------------------------------------------------------------
+
+    def forget(self, response_id: str) -> bool:
+        """Remove a job's row; whether there was one."""
+        return self._write("DELETE FROM jobs WHERE response_id = ?",
+                           [response_id]) > 0
+
+    def prune(self, days: float) -> int:
+        """Remove finished jobs created more than ``days`` days ago; how
+        many were removed."""
+        if isinstance(days, bool) or not isinstance(days, (int, float)) or \
+                not 0 <= days < float("inf"):
+            raise ValueError("days must be a number >= 0, got %r" % (days,))
+        before = time.time() - days * 86400
+        return self._write(
+            "DELETE FROM jobs WHERE created_at < ? AND status NOT IN "
+            "('queued', 'in_progress', 'creating', 'maybe-created')",
+            [before])
+
+    def track(self, response_id: str) -> None:
+        """Add a job started elsewhere (nothing if it is known)."""
+        _check_response_id(response_id)
+        self._write("INSERT OR IGNORE INTO jobs (response_id, status, "
+                    "created_at) VALUES (?, 'queued', ?)",
+                    [response_id, time.time()])
+        with self._lock:
+            self._seen.pop(response_id, None)
+
+    # -- what a journaled client writes -------------------------------------
+
+    def _before_create(self, client: Client, body: JSONDict) -> int:
+        """The row of a create about to be sent; its local key."""
+        import urllib.parse
+        text = _redact(json.dumps(body, allow_nan=False))
+        title = body.get("input")
+        if not isinstance(title, str):
+            title = json.dumps(title)[:1000]
+        return self._write(
+            "INSERT INTO jobs (status, created_at, host, organization, "
+            "project, model, title, request) VALUES "
+            "('creating', ?, ?, ?, ?, ?, ?, ?)",
+            [time.time(), urllib.parse.urlsplit(client.base_url).hostname,
+             client.organization, client.project, _redact(str(body["model"])),
+             _redact(" ".join(title.split())[:200]), text], lastrowid=True)
+
+    def _created(self, key: int, response_id: Optional[str],
+                 status: str) -> None:
+        """The create's answer (or first event) named the job, or the
+        create failed in a way that may have started one."""
+        now = time.time()
+        self._write("UPDATE jobs SET response_id = coalesce(?, response_id), "
+                    "status = ?, changed_at = ?, last_seen_at = ? "
+                    "WHERE key = ?", [response_id, status, now, now, key],
+                    first=("DELETE FROM jobs WHERE response_id = ? AND key != ?",
+                           [response_id, key]))  # it was tracked before
+
+    def _not_created(self, key: int) -> None:
+        self._write("DELETE FROM jobs WHERE key = ?", [key])
+
+    def _seen_response(self, response: LlmResponse) -> None:
+        """Record a response of a journaled job: on a status change, and a
+        final one's body and usage whenever they change (the poll after a
+        cancel brings the usage); else "last seen" at most once a minute."""
+        response_id = response.response_id or ""
+        status = response.status or "unknown"
+        final = status not in PENDING_STATUSES
+        usage = json.dumps(_usage_summary(response)) if final else ""
+        now = time.time()
+        with self._lock:
+            known = self._seen.get(response_id)
+        if known is not None and known[:2] == (status, usage) and \
+                now - known[2] < _JOURNAL_SEEN_SECONDS:
+            return
+        sql = "UPDATE jobs SET last_seen_at = ?, changed_at = CASE WHEN " \
+              "status = ? THEN changed_at ELSE ? END, status = ?"
+        args: List[object] = [now, status, now, status]
+        if final:
+            sql += ", final = ?, usage = ?"
+            args += [_redact(json.dumps(response.raw or {})), usage]
+        self._write(sql + " WHERE response_id = ?", args + [response_id])
+        with self._lock:  # an id the journal does not hold is not asked
+            self._seen[response_id] = (status, usage, now)  # again at once
+
+    def _gone(self, response_id: str, status: str) -> None:
+        """The API no longer knows the job (``expired``) or it was
+        ``deleted``."""
+        self._write("UPDATE jobs SET status = ?, changed_at = ?, "
+                    "last_seen_at = ? WHERE response_id = ?",
+                    [status, time.time(), time.time(), response_id])
+        with self._lock:
+            self._seen.pop(response_id, None)
+
+    # -- the file ------------------------------------------------------------
+
+    def _open(self) -> Any:
+        try:
+            import sqlite3
+        except ImportError:
+            raise JournalError(
+                "this Python has no sqlite3 module", path=self.path,
+                fix="use a Python built with sqlite3, or --no-journal / "
+                    "OPENAI_BG_JOURNAL=off") from None
+        _make_private_file(self.path)
+        try:
+            db = sqlite3.connect(self.path, timeout=_JOURNAL_BUSY_SECONDS,
+                                 isolation_level=None,
+                                 check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise _journal_error(self.path, exc) from None
+        try:
+            _prepare(db, self.path)
+        except BaseException:
+            db.close()
+            raise
+        return db
+
+    def _read(self, sql: str, args: Sequence[object]) -> List[Any]:
+        import sqlite3
+        try:
+            with self._lock:
+                rows: List[Any] = self._db.execute(sql, args).fetchall()
+                return rows
+        except sqlite3.Error as exc:
+            raise _journal_error(self.path, exc) from None
+
+    def _write(self, sql: str, args: Sequence[object],
+               lastrowid: bool = False,
+               first: Optional[Tuple[str, Sequence[object]]] = None) -> int:
+        """One statement (after ``first``, if given), one short transaction;
+        rows changed (or the new row's key)."""
+        import sqlite3
+        try:
+            with self._lock:
+                if first is None:
+                    cursor = self._db.execute(sql, args)
+                else:
+                    self._db.execute("BEGIN IMMEDIATE")
+                    try:
+                        self._db.execute(*first)
+                        cursor = self._db.execute(sql, args)
+                    except BaseException:
+                        self._db.execute("ROLLBACK")
+                        raise
+                    self._db.execute("COMMIT")
+                count: int = cursor.lastrowid if lastrowid else cursor.rowcount
+                return count
+        except sqlite3.Error as exc:
+            raise _journal_error(self.path, exc) from None
+
+
+def _make_private_file(path: str) -> None:
+    """The journal's folder (``0700``) and file (``0600``), whatever the
+    umask, made before SQLite opens it; an existing one is left as it is."""
+    folder = os.path.dirname(path)
+    try:
+        if not os.path.isdir(folder):
+            os.makedirs(folder, 0o700, exist_ok=True)
+            os.chmod(folder, 0o700)
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    except OSError as exc:
+        raise JournalError(exc.strerror or str(exc), path=path,
+                           fix="make the folder writable, or set "
+                               "OPENAI_BG_JOURNAL to another file") from None
+    os.close(descriptor)
+    os.chmod(path, 0o600)
+
+
+def _prepare(db: Any, path: str) -> None:
+    """Check the schema version before anything is written (a newer one is
+    refused untouched), then create the schema, retrying while another
+    process is creating it."""
+    import sqlite3
+    deadline = time.monotonic() + _JOURNAL_BUSY_SECONDS
+    while True:
+        try:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version > JOURNAL_SCHEMA:
+                raise JournalError(
+                    "written by a newer openai_bg (schema %d; this one "
+                    "reads %d)" % (version, JOURNAL_SCHEMA), path=path,
+                    fix="upgrade openai_bg, or use another journal file")
+            db.execute("PRAGMA busy_timeout = %d"
+                       % (_JOURNAL_BUSY_SECONDS * 1000))
+            if version < JOURNAL_SCHEMA:
+                db.execute("PRAGMA journal_mode = WAL")
+                db.execute("BEGIN IMMEDIATE")
+                for statement in _JOURNAL_SCHEMA_SQL.split(";"):
+                    db.execute(statement)
+                db.execute("PRAGMA user_version = %d" % JOURNAL_SCHEMA)
+                db.execute("COMMIT")
+            db.execute("PRAGMA synchronous = NORMAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if db.in_transaction:
+                db.execute("ROLLBACK")
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise _journal_error(path, exc) from None
+            time.sleep(0.05)  # another process is creating it
+        except sqlite3.Error as exc:
+            raise _journal_error(path, exc) from None
+
+
+def _journal_error(path: str, exc: BaseException) -> JournalError:
+    text = str(exc)
+    if "not a database" in text or "malformed" in text:
+        fix = "move the file away; openai-bg starts a new one"
+    elif "full" in text or "disk" in text.lower():
+        fix = "free some disk space"
+    elif "readonly" in text or "unable to open" in text:
+        fix = "make the folder writable, or set OPENAI_BG_JOURNAL to " \
+              "another file"
+    elif "locked" in text:
+        fix = "another process holds it too long; try again"
+    else:
+        fix = "check the file, or use --no-journal / OPENAI_BG_JOURNAL=off"
+    return JournalError(text, path=path, fix=fix)
+
+
+def _journal_entry(row: Sequence[Any]) -> JournalEntry:
+    (key, response_id, status, model, title, created_at, last_seen_at, usage,
+     host, organization, project, changed_at) = row
+    return JournalEntry(response_id, status, model, title, created_at,
+                        last_seen_at, _loads_or_none(usage or "null"),  # type: ignore
+                        key, host, organization, project, changed_at)
+
+
+def _usage_summary(response: LlmResponse) -> JSONDict:
+    """What a finished job used: tokens, and web searches."""
+    usage = response.usage_metadata
+    raw = response.raw or {}
+    searches = sum(1 for item in _dicts(raw.get("output"))
+                   if item.get("type") == "web_search_call")
+    return {"input_tokens": usage.prompt_token_count if usage else None,
+            "output_tokens": usage.candidates_token_count if usage else None,
+            "reasoning_tokens": usage.thinking_token_count if usage else None,
+            "web_search_calls": searches}
+
+
 ###############################################################################
 # Conversion: Response JSON -> LlmResponse
 ###############################################################################
@@ -3079,6 +3612,8 @@ examples:
   openai-bg wait "$id" --timeout 3600 --cancel-on-timeout > answer.txt
   openai-bg poll "$id" --json
   openai-bg cancel "$id"
+  openai-bg jobs --refresh          # every job started here, even by a dead process
+  openai-bg result "$id" > answer.md
   OPENAI_WEBHOOK_SECRET=whsec_... openai-bg listen --port 8000 --fetch
 
 exit codes: 0 completed, 1 failed/cancelled/incomplete, 2 usage error,
@@ -3259,6 +3794,10 @@ def _common_options() -> argparse.ArgumentParser:
     group.add_argument("--json", action="store_true",
                        default=argparse.SUPPRESS,
                        help="print to_dict() and the raw response as JSON")
+    group.add_argument("--no-journal", action="store_true",
+                       default=argparse.SUPPRESS,
+                       help="do not record jobs in the local journal "
+                            "(also: OPENAI_BG_JOURNAL=off)")
     return common
 
 
@@ -3361,6 +3900,32 @@ def _listen_options(sub: argparse.ArgumentParser) -> None:
                      help="also fetch each response.* event's response")
 
 
+def _cancel_options(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("response_id", metavar="ID", nargs="?",
+                     type=_response_id_option)
+    sub.add_argument("--all-running", action="store_true",
+                     help="cancel every unfinished job in the journal")
+    sub.add_argument("--yes", action="store_true",
+                     help="do not ask first (needed off a terminal)")
+
+
+def _ids_argument(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("response_ids", metavar="ID", nargs="+",
+                     type=_response_id_option)
+
+
+def _jobs_options(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("--all", action="store_true",
+                     help="every job the journal holds")
+    sub.add_argument("--limit", type=_count_option, metavar="N",
+                     help="at most N jobs, newest first")
+    sub.add_argument("--refresh", action="store_true",
+                     help="poll every unfinished job first")
+    sub.add_argument("--prune", type=_seconds_option(0.0, 1e6),
+                     metavar="DAYS",
+                     help="remove finished jobs created more than DAYS days "
+                          "ago")
+
 _CLI_COMMANDS = (
     ("create", "start a background response and print its id",
      "openai-bg create --model o3-deep-research --tool web_search_preview "
@@ -3370,8 +3935,8 @@ _CLI_COMMANDS = (
     ("wait", "wait for a response to finish and print it",
      "openai-bg wait resp_123 --timeout 1800 --cancel-on-timeout",
      (_id_argument, _wait_options, _stream_option)),
-    ("cancel", "cancel a background response", "openai-bg cancel resp_123",
-     (_id_argument,)),
+    ("cancel", "cancel a background response (or every running one)",
+     "openai-bg cancel resp_123", (_cancel_options,)),
     ("run", "create a response, follow it live and print it (Ctrl-C "
             "cancels the job)",
      "openai-bg run --model o4-mini-deep-research --tool web_search_preview "
@@ -3380,12 +3945,24 @@ _CLI_COMMANDS = (
                "one JSON line",
      "openai-bg listen --port 8000 --fetch | while read -r ev; do ...; done",
      (_listen_options,)),
+    ("jobs", "list the jobs in the local journal (unfinished, and ended in "
+             "the last 24 h)", "openai-bg jobs --refresh", (_jobs_options,)),
+    ("result", "print a job's answer, from the journal when it holds it",
+     "openai-bg result resp_123 > answer.md", (_id_argument,)),
+    ("forget", "remove jobs from the journal", "openai-bg forget resp_123",
+     (_ids_argument,)),
+    ("delete", "delete a stored response (and mark it deleted in the "
+               "journal)", "openai-bg delete resp_123", (_id_argument,)),
 )
 
 
-def _cli_client(args: argparse.Namespace) -> Client:
+
+def _cli_client(args: argparse.Namespace,
+                console: Optional[_Console] = None) -> Client:
     """The client the command line's options describe; configuration errors
-    name the options and variables, not the library's keywords."""
+    name the options and variables, not the library's keywords.  It
+    journals unless told not to; a journal that cannot be opened is one
+    warning, and the command goes on without it."""
     options: Dict[str, Any] = {}
     for flag, keyword in (("base_url", "base_url"),
                           ("request_timeout", "timeout"),
@@ -3401,9 +3978,31 @@ def _cli_client(args: argparse.Namespace) -> Client:
             raise _UsageError("--ca-bundle %s: %s"
                               % (args.ca_bundle, exc)) from None
     try:
-        return Client(**options)
+        client = Client(**options)
     except (ValueError, TypeError, OpenAIError) as exc:
         raise _UsageError(str(exc)) from None
+    if console is not None and "no_journal" not in args:
+        try:
+            client.journal = _cli_journal()
+        except JournalError as exc:
+            console.say("openai-bg: warning: the journal is off for this "
+                        "run: %s" % exc)
+    return client
+
+
+def _cli_journal() -> Optional[Journal]:
+    return Journal() if default_journal_path() is not None else None
+
+
+def _cli_track(client: Client, response_id: str, console: _Console) -> None:
+    """Record a job the user names (started elsewhere, perhaps)."""
+    if client.journal is not None:
+        try:
+            client.journal.track(response_id)
+        except JournalError as exc:
+            client.journal = None
+            console.say("openai-bg: warning: the journal is off for this "
+                        "run: %s" % exc)
 
 
 def _cli_create_params(args: argparse.Namespace, console: _Console
@@ -3461,8 +4060,9 @@ def _read_prompt(console: _Console) -> str:
 
 def _cmd_create(args: argparse.Namespace, console: _Console) -> int:
     params = _cli_create_params(args, console)
+    client = _cli_client(args, console)
     with _HeldInterrupts(second_stops=True):  # the id, then the interrupt
-        created = _cli_client(args).create_response(**params)
+        created = client.create_response(**params)
         args.response_id = created.response_id
     if "json" in args:
         console.print_json(created)
@@ -3473,7 +4073,9 @@ def _cmd_create(args: argparse.Namespace, console: _Console) -> int:
 
 
 def _cmd_poll(args: argparse.Namespace, console: _Console) -> int:
-    result = _cli_client(args).poll_response(args.response_id)
+    client = _cli_client(args, console)
+    _cli_track(client, args.response_id, console)
+    result = client.poll_response(args.response_id)
     if result.done or "json" in args:
         console.print_response(result, "json" in args)
     if not result.done:
@@ -3483,7 +4085,15 @@ def _cmd_poll(args: argparse.Namespace, console: _Console) -> int:
 
 
 def _cmd_cancel(args: argparse.Namespace, console: _Console) -> int:
-    result = _cli_client(args).cancel_response(args.response_id)
+    if args.all_running:
+        if args.response_id:
+            raise _UsageError("give an ID or --all-running, not both")
+        return _cancel_all_running(args, console)
+    if not args.response_id:
+        raise _UsageError("cancel needs an ID (or --all-running)")
+    client = _cli_client(args, console)
+    _cli_track(client, args.response_id, console)
+    result = client.cancel_response(args.response_id)
     console.print_response(result, "json" in args)
     if result.status == "cancelled":
         console.say("openai-bg: response %s cancelled" % result.response_id)
@@ -3494,7 +4104,8 @@ def _cmd_cancel(args: argparse.Namespace, console: _Console) -> int:
 
 
 def _cmd_wait(args: argparse.Namespace, console: _Console) -> int:
-    client = _cli_client(args)
+    client = _cli_client(args, console)
+    _cli_track(client, args.response_id, console)
     progress = console.progress(announce=False)
     try:
         result = client.wait_response(
@@ -3509,7 +4120,7 @@ def _cmd_wait(args: argparse.Namespace, console: _Console) -> int:
 
 def _cmd_run(args: argparse.Namespace, console: _Console) -> int:
     params = _cli_create_params(args, console)
-    client = _cli_client(args)
+    client = _cli_client(args, console)
     progress = console.progress(announce=True)
     summaries = not args.no_summaries and "reasoning" not in params
     if summaries:  # the live line's headlines come from these
@@ -3526,16 +4137,22 @@ def _cmd_run(args: argparse.Namespace, console: _Console) -> int:
             del params["reasoning"]
             result = _run_job(client, args, params, progress)
     except WaitTimeoutError as exc:
-        return _cli_timed_out(exc, args, console)
+        code = _cli_timed_out(exc, args, console)
+        if exc.cancelled and exc.response_id:
+            _say_what_it_used(client, exc.response_id, console)
+        return code
     except KeyboardInterrupt as interrupt:
         console.end_live_line()
         response_id = getattr(interrupt, "response_id", None)
         if response_id is None:
             raise
+        cancelled = getattr(interrupt, "cancelled", False)
         console.say("openai-bg: interrupted; response %s %s" % (
             response_id, "is still running" if args.no_cancel else
-            "cancelled" if getattr(interrupt, "cancelled", False)
-            else "could NOT be cancelled"))
+            "cancelled" if cancelled else "could NOT be cancelled"))
+        if cancelled:
+            with _HeldInterrupts(then_raise=False):
+                _say_what_it_used(client, response_id, console)
         return EXIT_INTERRUPTED
     args.response_id = result.response_id
     return _cli_finished(result, args, console)
@@ -3555,6 +4172,208 @@ def _names_reasoning(exc: BadRequestError) -> bool:
     reasoning, or an organization not allowed summaries)."""
     return (exc.param or "").startswith("reasoning") or \
         "reasoning" in exc.message.lower()
+
+
+def _say_what_it_used(client: Client, response_id: str,
+                      console: _Console) -> None:
+    """Poll a cancelled job once (the journal keeps its usage) and say what
+    it cost."""
+    try:
+        response = client.poll_response(response_id)
+    except OpenAIError as exc:
+        console.say("openai-bg: could not read what response %s used: %s"
+                    % (response_id, exc))
+        return
+    console.say("openai-bg: response %s used %s" % (
+        response_id, _usage_words(_usage_of(response)) or "nothing reported"))
+
+
+def _usage_of(response: LlmResponse) -> JSONDict:
+    usage = response.usage_metadata
+    searches = sum(1 for item in (response.raw or {}).get("output") or []
+                   if isinstance(item, dict) and
+                   item.get("type") == "web_search_call")
+    return {"input_tokens": usage.prompt_token_count if usage else None,
+            "output_tokens": usage.candidates_token_count if usage else None,
+            "reasoning_tokens": usage.thinking_token_count if usage else None,
+            "web_search_calls": searches}
+
+
+def _usage_words(usage: Optional[JSONDict]) -> str:
+    """``12,345 in / 6,789 out tokens (4,000 reasoning), 7 searches``."""
+    if not usage or usage.get("input_tokens") is None:
+        return ""
+    text = "{:,} in / {:,} out tokens".format(usage["input_tokens"] or 0,
+                                              usage["output_tokens"] or 0)
+    if usage.get("reasoning_tokens"):
+        text += " ({:,} reasoning)".format(usage["reasoning_tokens"])
+    if usage.get("web_search_calls"):
+        text += ", %d search%s" % (usage["web_search_calls"], "" if usage[
+            "web_search_calls"] == 1 else "es")
+    return text
+
+
+# -- the journal's commands ----------------------------------------------------
+
+def _cli_journal_or_fail() -> Journal:
+    path = default_journal_path()
+    if path is None:
+        raise _UsageError("the journal is off (OPENAI_BG_JOURNAL=%s)"
+                          % os.environ.get("OPENAI_BG_JOURNAL", ""))
+    try:
+        return Journal(path)
+    except JournalError as exc:
+        raise _UsageError(str(exc)) from None
+
+
+def _cmd_jobs(args: argparse.Namespace, console: _Console) -> int:
+    journal = _cli_journal_or_fail()
+    if args.prune is not None:
+        removed = _journal_call(journal.prune, args.prune)
+        console.say("openai-bg: removed %d finished job%s" % (
+            removed, _plural(removed)))
+    if args.refresh:
+        _refresh(journal, args, console)
+    entries = _journal_call(journal.jobs, finished_within=None if args.all
+                            else 86400.0, limit=args.limit)
+    now = time.time()
+    for entry in entries:
+        if "json" in args:
+            console.print_text(json.dumps(_entry_document(entry),
+                                          ensure_ascii=True) + "\n")
+        else:
+            console.print_text(_entry_line(entry, now) + "\n")
+    return EXIT_OK
+
+
+def _journal_call(method: Callable[..., Any], *args: Any, **kwargs: Any
+                  ) -> Any:
+    try:
+        return method(*args, **kwargs)
+    except JournalError as exc:
+        raise _UsageError(str(exc)) from None
+
+
+def _refresh(journal: Journal, args: argparse.Namespace,
+             console: _Console) -> List[JournalEntry]:
+    """Poll every unfinished job with an id, a few at a time over one
+    client's kept-alive connections; the journal takes each answer."""
+    from concurrent.futures import ThreadPoolExecutor
+    client = _cli_client(args)
+    client.journal = journal
+    running = [e for e in _journal_call(journal.jobs) if not e.done and
+               e.response_id]
+
+    def poll(entry: JournalEntry) -> None:
+        try:
+            client.poll_response(entry.response_id or "")
+        except NotFoundError:
+            pass  # the journal marked it expired
+        except OpenAIError as exc:
+            console.say("openai-bg: could not refresh %s: %s"
+                        % (entry.response_id, exc))
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(poll, running))
+    client.close()
+    return running
+
+
+def _entry_document(entry: JournalEntry) -> JSONDict:
+    return {"id": entry.response_id, "status": entry.status,
+            "model": entry.model, "title": entry.title,
+            "created_at": entry.created_at,
+            "last_seen_at": entry.last_seen_at, "usage": entry.usage}
+
+
+def _entry_line(entry: JournalEntry, now: float) -> str:
+    seen = "" if entry.last_seen_at is None else \
+        " %s ago" % _age(now - entry.last_seen_at)
+    usage = _usage_words(entry.usage)
+    return "%-30s %6s  %-22s %s%s%s  %s" % (
+        entry.response_id or "-", _age(now - entry.created_at),
+        _one_line(entry.model or "-"), entry.status, seen,
+        " (%s)" % usage if usage else "", _one_line(entry.title or ""))
+
+
+def _age(seconds: float) -> str:
+    seconds = max(0.0, seconds)
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return "%d%s" % (seconds // size, unit)
+    return "%ds" % seconds
+
+
+def _cmd_result(args: argparse.Namespace, console: _Console) -> int:
+    journal = None if "no_journal" in args else _cli_journal_quietly(console)
+    entry = journal.get(args.response_id) if journal is not None else None
+    response = entry.response if entry is not None else None
+    if response is None:  # not final in the journal: ask the API
+        return _cmd_poll(args, console)
+    console.print_response(response, "json" in args)
+    return _cli_outcome(response, console)
+
+
+def _cli_journal_quietly(console: _Console) -> Optional[Journal]:
+    try:
+        return _cli_journal()
+    except JournalError as exc:
+        console.say("openai-bg: warning: the journal is off for this run: %s"
+                    % exc)
+        return None
+
+
+def _cmd_forget(args: argparse.Namespace, console: _Console) -> int:
+    journal = _cli_journal_or_fail()
+    unknown = [rid for rid in args.response_ids
+               if not _journal_call(journal.forget, rid)]
+    for rid in unknown:
+        console.say("openai-bg: the journal holds no job %s" % rid)
+    return EXIT_NOT_COMPLETED if unknown else EXIT_OK
+
+
+def _cmd_delete(args: argparse.Namespace, console: _Console) -> int:
+    client = _cli_client(args, console)
+    client.delete_response(args.response_id)
+    console.say("openai-bg: response %s deleted" % args.response_id)
+    return EXIT_OK
+
+
+def _cancel_all_running(args: argparse.Namespace, console: _Console) -> int:
+    journal = _cli_journal_or_fail()
+    _refresh(journal, args, console)
+    running = [e for e in _journal_call(journal.jobs)
+               if not e.done and e.response_id]
+    if not running:
+        console.say("openai-bg: no running job in the journal")
+        return EXIT_OK
+    if not args.yes and not _confirmed(
+            "cancel %d running job%s? [y/N] " % (len(running),
+                                                 _plural(len(running)))):
+        console.say("openai-bg: nothing cancelled")
+        return EXIT_NOT_COMPLETED
+    client = _cli_client(args)
+    client.journal = journal
+    failed = 0
+    for entry in running:
+        rid = entry.response_id or ""
+        try:
+            status = client.cancel_response(rid).status
+        except OpenAIError as exc:
+            status = "not cancelled (%s)" % exc
+        failed += status != "cancelled"
+        console.say("openai-bg: %s: %s" % (rid, status))
+    return EXIT_NOT_COMPLETED if failed else EXIT_OK
+
+
+def _confirmed(question: str) -> bool:
+    """Ask on the terminal; off one, --yes is needed."""
+    stdin, stderr = sys.stdin, sys.stderr
+    if stdin is None or stderr is None or not stdin.isatty():
+        raise _UsageError("cancel --all-running asks first; off a terminal "
+                          "pass --yes")
+    stderr.write(question)
+    stderr.flush()
+    return stdin.readline().strip().lower() in ("y", "yes")
 
 
 def _cli_finished(result: LlmResponse, args: argparse.Namespace,
@@ -4437,6 +5256,8 @@ def _bound_socket(host: str, port: int) -> socket.socket:
 _COMMANDS: Dict[str, Callable[[argparse.Namespace, _Console], int]] = {
     "create": _cmd_create, "poll": _cmd_poll, "wait": _cmd_wait,
     "cancel": _cmd_cancel, "run": _cmd_run, "listen": _cmd_listen,
+    "jobs": _cmd_jobs, "result": _cmd_result, "forget": _cmd_forget,
+    "delete": _cmd_delete,
 }
 
 

@@ -278,8 +278,10 @@ def raw_server():
 
 
 @pytest.fixture(autouse=True)
-def clean_env(monkeypatch):
-    """Tests start from an environment with no OpenAI, proxy or CA settings."""
+def clean_env(monkeypatch, tmp_path):
+    """Tests start from an environment with no OpenAI, proxy or CA settings,
+    and a journal location of their own (the CLI journals by default)."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     for name in list(os.environ):
         upper = name.upper()
         if upper.startswith("OPENAI_") or upper.endswith("_PROXY") or upper in (
@@ -4878,6 +4880,476 @@ def test_run_no_stream_polls_and_wait_stream_streams(api):
     assert done.returncode == 0
     assert done.stdout == "The answer, in full.\n"
     assert job.stream_requests == ["/v1/responses/resp_s?stream=true"]
+
+
+###############################################################################
+# The journal: every job this library starts, findable from a later process
+###############################################################################
+
+def journal_rows(path):
+    """The journal's rows as dicts, read with sqlite3 directly."""
+    import sqlite3
+    db = sqlite3.connect(path)
+    db.row_factory = sqlite3.Row
+    try:
+        return [dict(row) for row in db.execute("SELECT * FROM jobs ORDER BY key")]
+    finally:
+        db.close()
+
+
+def journal_bytes(path):
+    """Every byte the journal holds: the file and its WAL and shared memory."""
+    data = b""
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(path + suffix):
+            with open(path + suffix, "rb") as file:
+                data += file.read()
+    return data
+
+
+@pytest.fixture
+def journal_path(tmp_path):
+    return str(tmp_path / "journal" / "jobs.sqlite3")
+
+
+def usage_body(status, rid, **extra):
+    return body(status, rid=rid, output=[
+        {"type": "web_search_call", "id": "ws_1", "status": "completed",
+         "action": {"type": "search", "query": "q"}}, message("the answer")],
+        usage={"input_tokens": 1200, "output_tokens": 3400, "total_tokens": 4600,
+               "output_tokens_details": {"reasoning_tokens": 3000},
+               "input_tokens_details": {"cached_tokens": 0}}, **extra)
+
+
+@pytest.mark.parametrize("env, expected", [
+    ({"OPENAI_BG_JOURNAL": "/x/my.sqlite3"}, "/x/my.sqlite3"),
+    ({"OPENAI_BG_JOURNAL": "off"}, None), ({"OPENAI_BG_JOURNAL": "0"}, None),
+    ({"OPENAI_BG_JOURNAL": "False"}, None), ({"OPENAI_BG_JOURNAL": "no"}, None),
+    ({"OPENAI_BG_JOURNAL": ""}, None),
+    ({"XDG_STATE_HOME": "/state"}, "/state/openai-bg/jobs.sqlite3"),
+    ({"HOME": "/home/u"}, "/home/u/.local/state/openai-bg/jobs.sqlite3"),
+])
+def test_journal_location(monkeypatch, env, expected):
+    monkeypatch.delenv("XDG_STATE_HOME", raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert openai_bg.default_journal_path() == expected
+
+
+@pytest.mark.parametrize("umask", [0o000, 0o022, 0o277])
+def test_journal_folder_and_file_are_private_whatever_the_umask(tmp_path, umask):
+    path = tmp_path / "new" / "jobs.sqlite3"
+    previous = os.umask(umask)
+    try:
+        openai_bg.Journal(str(path)).close()
+    finally:
+        os.umask(previous)
+    assert oct(path.parent.stat().st_mode & 0o777) == "0o700"
+    assert oct(path.stat().st_mode & 0o777) == "0o600"
+    import sqlite3
+    db = sqlite3.connect(str(path))
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert db.execute("PRAGMA user_version").fetchone()[0] == openai_bg.JOURNAL_SCHEMA
+    db.close()
+
+
+def test_a_library_journals_only_when_asked(api, tmp_path, monkeypatch):
+    api.on("POST", "/v1/responses", reply(200, body("queued", rid="r1")))
+    Client(api_key=KEY, base_url=api.url + "/v1").create_response(model="m", input="q")
+    assert not (tmp_path / "state").exists()  # no file written unasked
+    monkeypatch.setenv("OPENAI_BG_JOURNAL", "off")
+    assert Client(api_key=KEY, base_url=api.url, journal=True).journal is None
+    monkeypatch.delenv("OPENAI_BG_JOURNAL")
+    c = Client(api_key=KEY, base_url=api.url + "/v1", journal=True)
+    c.create_response(model="m", input="q")
+    assert [e.response_id for e in openai_bg.Journal().jobs()] == ["r1"]
+    with pytest.raises(TypeError, match="journal must be"):
+        Client(api_key=KEY, base_url=api.url, journal=3)
+
+
+def test_the_create_is_journaled_before_it_is_sent_and_named_before_it_returns(
+        api, journal_path):
+    seen_by_server = []
+
+    def answer(rec):  # what the journal holds while the create is on the wire
+        seen_by_server.extend(journal_rows(journal_path))
+        return reply(200, body("queued", rid="resp_new"))
+    api.on("POST", "/v1/responses", answer)
+    c = Client(api_key=KEY, base_url=api.url + "/v1", organization="org-1",
+               project="proj-1", journal=journal_path)
+    question = "  What changed\nin fusion?  " + "x" * 300
+    job = c.create_response(model="o3-deep-research", input=question,
+                            tools=[{"type": "web_search_preview"}])
+    [row] = seen_by_server
+    assert row["status"] == "creating" and row["response_id"] is None
+    assert (row["host"], row["organization"], row["project"], row["model"]) == (
+        "127.0.0.1", "org-1", "proj-1", "o3-deep-research")
+    assert row["title"] == ("What changed in fusion? " + "x" * 300)[:200]
+    assert json.loads(row["request"]) == api.requests[0].json()  # for a re-run
+    entry = openai_bg.Journal(journal_path).get(job.response_id)
+    assert (entry.response_id, entry.status) == ("resp_new", "queued")
+    assert entry.created_at <= entry.last_seen_at <= time.time()
+
+
+def test_a_create_stream_is_named_by_its_first_event(api, journal_path):
+    events, final = job_events(rid="resp_st")
+    api.on("POST", "/v1/responses", reply(200, SSE([sse_event(e) for e in events])))
+    c = Client(api_key=KEY, base_url=api.url + "/v1", journal=journal_path)
+    with c.create_response_stream(model="m", input="q") as stream:
+        assert [r["response_id"] for r in journal_rows(journal_path)] == ["resp_st"]
+        list(stream)
+
+
+@pytest.mark.parametrize("answer, rows", [
+    (reply(500, {"error": {"message": "boom"}}), [("maybe-created", None)]),
+    (reply(200, {"id": "resp_odd", "object": "response"}), [("maybe-created", "resp_odd")]),
+    (reply(400, {"error": {"message": "bad model", "param": "model"}}), []),  # no job
+    (reply(429, {"error": {"message": "slow down"}}), []),
+])
+def test_a_create_that_may_have_started_a_job_keeps_its_row(api, journal_path, answer, rows):
+    api.on("POST", "/v1/responses", answer)
+    c = make_client(api.url + "/v1", journal=journal_path, max_retries=0)
+    with pytest.raises(openai_bg.APIError):
+        c.create_response(model="m", input="q")
+    assert [(r["status"], r["response_id"]) for r in journal_rows(journal_path)] == rows
+
+
+def test_a_create_interrupted_on_the_wire_is_maybe_created(api, journal_path):
+    def interrupted(rec):
+        raise KeyboardInterrupt  # stands in for Ctrl-C while the answer is awaited
+    c = Client(api_key=KEY, base_url=api.url + "/v1", journal=journal_path)
+    c._request = lambda *a, **k: interrupted(None)
+    with pytest.raises(KeyboardInterrupt):
+        c.create_response(model="m", input="q")
+    assert [r["status"] for r in journal_rows(journal_path)] == ["maybe-created"]
+
+
+def test_every_response_seen_updates_the_row_and_the_final_body_is_kept(
+        api, journal_path, caplog):
+    api.on("POST", "/v1/responses", reply(200, body("queued", rid="r1")))
+    api.on("GET", "/v1/responses/r1", reply(200, body("in_progress", rid="r1")),
+           reply(200, usage_body("completed", "r1")))
+    c = make_client(api.url + "/v1", journal=journal_path)
+    c._clock = FakeClock()
+    c._sleep = c._clock.sleep
+    c.create_and_wait(model="m", input="q")
+    entry = openai_bg.Journal(journal_path).get("r1")
+    assert entry.status == "completed"
+    assert entry.usage == {"input_tokens": 1200, "output_tokens": 3400,
+                           "reasoning_tokens": 3000, "web_search_calls": 1}
+    assert entry.final == usage_body("completed", "r1")  # survives the 30-day deletion
+    assert entry.response.text == "the answer"
+    api.on("GET", "/v1/responses/r1", reply(404, {"error": {"message": "gone"}}))
+    with pytest.raises(openai_bg.NotFoundError):
+        c.poll_response("r1")
+    assert openai_bg.Journal(journal_path).get("r1").status == "expired"
+    assert openai_bg.Journal(journal_path).get("r1").response.text == "the answer"
+    # Ids the journal does not hold are not added by a library client.
+    api.on("GET", "/v1/responses/other", reply(200, body("completed", rid="other")))
+    c.poll_response("other")
+    assert openai_bg.Journal(journal_path).get("other") is None
+
+
+def test_last_seen_is_written_at_most_once_a_minute_while_unchanged(
+        api, journal_path, monkeypatch):
+    api.on("POST", "/v1/responses", reply(200, body("queued", rid="r1")))
+    api.on("GET", "/v1/responses/r1", reply(200, body("in_progress", rid="r1")))
+    c = Client(api_key=KEY, base_url=api.url + "/v1", journal=journal_path)
+    c.create_response(model="m", input="q")
+    writes = []
+    original = c.journal._write
+    c.journal._write = lambda *a, **k: writes.append(a) or original(*a, **k)
+    now = [time.time()]
+    monkeypatch.setattr(openai_bg.time, "time", lambda: now[0])
+    for _ in range(10):  # ten polls in 30 s: one status change, one write
+        now[0] += 3
+        c.poll_response("r1")
+    assert len(writes) == 1
+    now[0] += 61  # a minute later: "last seen" once more
+    c.poll_response("r1")
+    c.poll_response("r1")
+    assert len(writes) == 2
+
+
+def test_delete_response_and_the_journal(api, journal_path):
+    api.on("POST", "/v1/responses", reply(200, body("queued", rid="r1")))
+    api.on("DELETE", "/v1/responses/r1", reply(200, {"id": "r1", "object": "response",
+                                                     "deleted": True}))
+    c = Client(api_key=KEY, base_url=api.url + "/v1", journal=journal_path)
+    c.create_response(model="m", input="q")
+    assert c.delete_response("r1") is None
+    assert api.requests[-1].method == "DELETE"
+    assert openai_bg.Journal(journal_path).get("r1").status == "deleted"
+    api.on("DELETE", "/v1/responses/r2", reply(404, {"error": {"message": "no"}}))
+    with pytest.raises(openai_bg.NotFoundError):
+        c.delete_response("r2")
+
+
+def test_no_secret_ever_reaches_the_journal_file(api, journal_path):
+    token = "sk-token-FROM-A-CALLABLE-987654"
+    azure_key = "azure-api-key-value-55555"
+    echo = "key %s token %s azure %s" % (KEY, token, azure_key)
+    api.on("POST", "/v1/responses", reply(200, body("queued", rid="r1")))
+    api.on("GET", "/v1/responses/r1", reply(200, body("failed", rid="r1", error={
+        "code": "server_error", "message": echo}, instructions=echo)))
+    clients = [Client(api_key=api_key, base_url=api.url + "/v1", journal=journal_path,
+                      default_headers={"api-key": azure_key}, webhook_secret=WEBHOOK_SECRET)
+               for api_key in (KEY, lambda: token)]
+    clients[1].poll_response("r1")  # a token is a secret from the request that sends it
+    for c in clients:
+        c.create_response(model="m", input="q", metadata={"note": echo})
+        c.wait_response("r1")
+    data = journal_bytes(journal_path)
+    assert b"r1" in data and b"[redacted]" in data  # the rows are there
+    for secret in (KEY, token, azure_key, WEBHOOK_SECRET, WEBHOOK_SECRET[6:]):
+        assert secret.encode() not in data
+
+
+def test_journal_refuses_newer_and_corrupt_files_without_touching_them(tmp_path):
+    import sqlite3
+    newer = tmp_path / "newer.sqlite3"
+    db = sqlite3.connect(str(newer))
+    db.execute("CREATE TABLE jobs (x)")
+    db.execute("PRAGMA user_version = 99")
+    db.commit()
+    db.close()
+    corrupt = tmp_path / "corrupt.sqlite3"
+    corrupt.write_bytes(b"this is not a database, " * 100)
+    for path, words in ((newer, r"newer openai_bg \(schema 99"), (corrupt, "not a database")):
+        before = path.read_bytes()
+        with pytest.raises(openai_bg.JournalError, match=words) as info:
+            openai_bg.Journal(str(path))
+        assert info.value.path == str(path) and info.value.fix
+        assert path.read_bytes() == before
+        with pytest.raises(openai_bg.JournalError):
+            Client(api_key=KEY, journal=str(path))
+
+
+def test_a_journal_failing_mid_run_costs_nothing(api, journal_path, caplog):
+    api.on("POST", "/v1/responses", reply(200, body("queued", rid="r1")))
+    api.on("GET", "/v1/responses/r1", reply(200, body("completed", rid="r1",
+                                                      output=[message("fine")])))
+    c = make_client(api.url + "/v1", journal=journal_path)
+    c.journal._db.close()  # as if the disk went away
+    with caplog.at_level(logging.WARNING, logger="openai_bg"):
+        assert c.create_and_wait(model="m", input="q", poll_interval=0.05).text == "fine"
+    warnings = [r for r in caplog.records if "journal" in r.getMessage()]
+    assert len(warnings) == 1  # once, then the journal is off for this client
+    assert c.journal is None
+    assert journal_path in warnings[0].getMessage()
+
+
+# -- the journal from the command line ----------------------------------------
+
+def test_cli_journals_by_default_and_not_when_told(api, tmp_path):
+    api.on("POST", "/v1/responses", reply(200, body("queued", rid="r1")))
+    default = tmp_path / "state" / "openai-bg" / "jobs.sqlite3"
+    assert cli(api, "create", "--model", "m", "q", "--no-journal").returncode == 0
+    assert cli(api, "create", "--model", "m", "q",
+               env={"OPENAI_BG_JOURNAL": "off"}).returncode == 0
+    assert not default.exists()
+    assert cli(api, "create", "--model", "m", "q").returncode == 0
+    assert [r["response_id"] for r in journal_rows(str(default))] == ["r1"]
+
+
+def test_cli_jobs_lists_and_refreshes(api, tmp_path):
+    path = str(tmp_path / "state" / "openai-bg" / "jobs.sqlite3")
+    for n in range(3):
+        api.on("POST", "/v1/responses", reply(200, body("queued", rid="resp_%d" % n)))
+        assert cli(api, "create", "--model", "o3-deep-research", "question %d" % n).returncode == 0
+    import sqlite3
+    db = sqlite3.connect(path)  # resp_0 ended two days ago
+    db.execute("UPDATE jobs SET status='completed', created_at=created_at-172800, "
+               "changed_at=created_at-172000 WHERE response_id='resp_0'")
+    db.commit()
+    db.close()
+    done = cli(api, "jobs")
+    assert done.returncode == 0
+    lines = done.stdout.splitlines()
+    assert [line.split()[0] for line in lines] == ["resp_2", "resp_1"]  # newest first
+    assert "o3-deep-research" in lines[0] and "queued" in lines[0]
+    assert lines[0].endswith("question 2")
+    everything = cli(api, "jobs", "--all", "--json")
+    objects = [json.loads(line) for line in everything.stdout.splitlines()]
+    assert [o["id"] for o in objects] == ["resp_2", "resp_1", "resp_0"]
+    assert sorted(objects[0]) == ["created_at", "id", "last_seen_at", "model", "status",
+                                  "title", "usage"]
+    assert len(cli(api, "jobs", "--all", "--limit", "1").stdout.splitlines()) == 1
+    api.on("GET", "/v1/responses/resp_1", reply(200, usage_body("completed", "resp_1")))
+    api.on("GET", "/v1/responses/resp_2", reply(404, {"error": {"message": "gone"}}))
+    refreshed = cli(api, "jobs", "--refresh", "--json")
+    objects = [json.loads(line) for line in refreshed.stdout.splitlines()]
+    status = {o["id"]: o["status"] for o in objects}
+    assert status == {"resp_1": "completed", "resp_2": "expired"}
+    line = [x for x in cli(api, "jobs").stdout.splitlines() if x.startswith("resp_1")][0]
+    assert "1,200 in / 3,400 out tokens (3,000 reasoning), 1 search" in line
+    assert sorted(p for p in api.paths("GET")) == ["/v1/responses/resp_1",
+                                                   "/v1/responses/resp_2"]
+
+
+def test_cli_result_comes_from_the_journal_without_a_request(api):
+    api.on("POST", "/v1/responses", reply(200, body("queued", rid="r1")))
+    api.on("GET", "/v1/responses/r1", reply(200, usage_body("completed", "r1")))
+    assert cli(api, "run", "--model", "m", "--no-stream", "q").stdout.startswith(
+        "the answer")
+    requests = len(api.requests)
+    done = cli(api, "result", "r1")
+    assert (done.returncode, done.stdout) == (0, "the answer\n")
+    assert len(api.requests) == requests  # offline
+    assert json.loads(cli(api, "result", "r1", "--json").stdout)["raw"]["id"] == "r1"
+    api.on("GET", "/v1/responses/r9", reply(200, body("completed", rid="r9",
+                                                      output=[message("polled")])))
+    assert cli(api, "result", "r9").stdout == "polled\n"  # not in the journal: polled
+
+
+def test_cli_cancel_all_running_forget_and_prune(api, tmp_path):
+    for rid in ("r1", "r2", "r3"):
+        api.on("POST", "/v1/responses", reply(200, body("queued", rid=rid)))
+        cli(api, "create", "--model", "m", "q")
+    api.on("GET", "/v1/responses/r1", reply(200, body("in_progress", rid="r1")))
+    api.on("GET", "/v1/responses/r2", reply(200, body("in_progress", rid="r2")))
+    api.on("GET", "/v1/responses/r3", reply(200, body("completed", rid="r3")))
+    api.on("POST", "/v1/responses/r1/cancel", reply(200, body("cancelled", rid="r1")))
+    api.on("POST", "/v1/responses/r2/cancel", reply(200, body("completed", rid="r2")))
+    refused = cli(api, "cancel", "--all-running")  # no terminal: --yes needed
+    assert refused.returncode == 2 and "--yes" in refused.stderr
+    assert not [p for p in api.paths("POST") if p.endswith("/cancel")]
+    done = cli(api, "cancel", "--all-running", "--yes")
+    assert done.returncode == 1  # r2 had already completed
+    assert "r1: cancelled" in done.stderr and "r2: completed" in done.stderr
+    assert sorted(p for p in api.paths("POST") if p.endswith("/cancel")) == [
+        "/v1/responses/r1/cancel", "/v1/responses/r2/cancel"]
+    assert cli(api, "forget", "r1", "nope").returncode == 1
+    ids = [json.loads(x)["id"] for x in cli(api, "jobs", "--all", "--json").stdout.splitlines()]
+    assert ids == ["r3", "r2"]
+    pruned = cli(api, "jobs", "--prune", "0", "--all", "--json")
+    assert "removed 2 finished jobs" in pruned.stderr and pruned.stdout == ""
+
+
+def test_cli_delete_marks_the_job_deleted(api):
+    api.on("POST", "/v1/responses", reply(200, body("queued", rid="r1")))
+    api.on("DELETE", "/v1/responses/r1", reply(200, {"id": "r1", "deleted": True}))
+    cli(api, "create", "--model", "m", "q")
+    done = cli(api, "delete", "r1")
+    assert done.returncode == 0 and "deleted" in done.stderr
+    assert json.loads(cli(api, "jobs", "--json").stdout)["status"] == "deleted"
+
+
+def test_cli_run_cancelled_says_what_the_job_used(api):
+    proc = start_run(api)
+    api.on("GET", "/v1/responses/r1", reply(200, usage_body("cancelled", "r1")))
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130
+    assert "response r1 used 1,200 in / 3,400 out tokens (3,000 reasoning), 1 search" in err
+    assert json.loads(cli(api, "jobs", "--json").stdout)["usage"]["output_tokens"] == 3400
+
+
+JOURNAL_FAILURES = {
+    "corrupt": lambda path: path.write_bytes(b"not a database at all " * 50),
+    "newer": lambda path: make_newer_journal(path),
+    "folder is a file": None,
+    "no sqlite3": None,
+    "disk full": None,
+}
+
+
+def make_newer_journal(path):
+    import sqlite3
+    db = sqlite3.connect(str(path))
+    db.execute("CREATE TABLE jobs (x)")
+    db.execute("PRAGMA user_version = 7")
+    db.commit()
+    db.close()
+
+
+@pytest.mark.parametrize("failure", sorted(JOURNAL_FAILURES))
+def test_a_broken_journal_never_costs_a_result(api, tmp_path, failure):
+    api.on("POST", "/v1/responses", reply(200, body("queued", rid="r1")))
+    api.on("GET", "/v1/responses/r1", reply(200, body("completed", rid="r1",
+                                                      output=[message("the answer")])))
+    path = tmp_path / "j" / "jobs.sqlite3"
+    path.parent.mkdir()
+    env = {"OPENAI_BG_JOURNAL": str(path)}
+    prefix = ("openai_bg.py",)
+    if failure in ("corrupt", "newer"):
+        JOURNAL_FAILURES[failure](path)
+    elif failure == "folder is a file":  # what a read-only folder is even to root
+        blocker = tmp_path / "file"
+        blocker.write_text("x")
+        env["OPENAI_BG_JOURNAL"] = str(blocker / "jobs.sqlite3")
+    elif failure == "no sqlite3":
+        prefix = ("-c", "import sys; sys.modules['sqlite3'] = None; sys.argv[0] = 'openai-bg'; "
+                        "import openai_bg; sys.exit(openai_bg.main())")
+    elif failure == "disk full":  # no write past 1 byte: every page write fails
+        prefix = ("-c", "import resource, signal, sys; signal.signal(signal.SIGXFSZ, "
+                        "signal.SIG_IGN); resource.setrlimit(resource.RLIMIT_FSIZE, (1, 1)); "
+                        "import openai_bg; sys.exit(openai_bg.main())")
+    before = path.read_bytes() if path.exists() else None
+    done = cli(api, "run", "--model", "m", "--no-stream", "--interval", "0.05", "q",
+               env=env, prefix=prefix)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "the answer\n"
+    warnings = [x for x in done.stderr.splitlines() if "journal" in x]
+    assert len(warnings) == 1, done.stderr
+    assert "jobs.sqlite3" in warnings[0] or "sqlite3" in warnings[0]
+    listed = cli(api, "jobs", env=env, prefix=prefix)
+    if failure in ("corrupt", "newer", "no sqlite3", "folder is a file"):
+        assert listed.returncode == 2 and listed.stderr.count("\n") == 1, listed.stderr
+    if before is not None:
+        assert path.read_bytes() == before  # never modified
+
+
+def test_kill_9_at_random_moments_loses_no_named_job(api, tmp_path):
+    import random
+    import sqlite3
+    api.on("POST", "/v1/responses", lambda rec: reply(200, body(
+        "queued", rid="resp_%d" % len(api.requests))))
+    api.fallback = lambda rec: reply(200, body("in_progress", rid=rec.path.rsplit("/", 1)[1]))
+    path = str(tmp_path / "jobs.sqlite3")
+    script = ("import sys, openai_bg\n"
+              "c = openai_bg.Client(journal=%r)\n"
+              "for n in range(1000):\n"
+              "    job = c.create_response(model='m', input='q %%d' %% n)\n"
+              "    print(job.response_id, flush=True)\n"
+              "    c.poll_response(job.response_id)\n" % path)
+    env = dict(os.environ, OPENAI_API_KEY=KEY, OPENAI_BASE_URL=api.url + "/v1")
+    named = set()
+    rng = random.Random(20261206)
+    for _ in range(20):
+        proc = subprocess.Popen([sys.executable, "-c", script], cwd=HERE, env=env,
+                                stdout=subprocess.PIPE, text=True)
+        time.sleep(0.15 + rng.random() * 0.25)
+        proc.kill()
+        out, _ = proc.communicate(timeout=30)
+        named.update(line for line in out.split("\n")[:-1])  # whole lines only
+        db = sqlite3.connect(path)
+        assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        db.close()
+    assert len(named) > 20
+    listed = cli(api, "jobs", "--all", "--json", env={"OPENAI_BG_JOURNAL": path})
+    ids = {json.loads(line)["id"] for line in listed.stdout.splitlines()}
+    assert named <= ids
+
+
+def test_eight_processes_create_at_once_into_one_new_journal(api, tmp_path):
+    counter = iter(range(10 ** 6))
+    api.on("POST", "/v1/responses", lambda rec: reply(200, body(
+        "queued", rid="resp_%d" % next(counter))))
+    path = str(tmp_path / "shared" / "jobs.sqlite3")  # does not exist yet
+    script = ("import openai_bg\n"
+              "c = openai_bg.Client(journal=%r)\n"
+              "for n in range(25):\n"
+              "    c.create_response(model='m', input='q')\n" % path)
+    env = dict(os.environ, OPENAI_API_KEY=KEY, OPENAI_BASE_URL=api.url + "/v1")
+    procs = [subprocess.Popen([sys.executable, "-c", script], cwd=HERE, env=env,
+                              stderr=subprocess.PIPE, text=True) for _ in range(8)]
+    errors = [p.communicate(timeout=120)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0] * 8, errors
+    assert not any("locked" in e or "journal" in e for e in errors)
+    rows = journal_rows(path)
+    assert len(rows) == 200
+    assert len({r["response_id"] for r in rows}) == 200
 
 
 ###############################################################################
