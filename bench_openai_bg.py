@@ -901,6 +901,118 @@ def listen_targets(cells, has_sdk):
                  for c in (16, 64) for k in (True, False)))]
 
 
+# --- the journal: what it costs a poll, and listing a big one ----------------
+
+JOURNAL_POLLS = """
+import os, statistics, tempfile, openai_bg
+folder = tempfile.mkdtemp()
+plain = openai_bg.Client(api_key="sk-bench", base_url=BASE)
+journaled = openai_bg.Client(api_key="sk-bench", base_url=BASE,
+                             journal=os.path.join(folder, "jobs.sqlite3"))
+journaled.journal.track(RID)
+def cpu_per_poll(client, polls):
+    started = time.process_time()
+    for _ in range(polls):
+        client.poll_response(RID)
+    return (time.process_time() - started) / polls
+plain.poll_response(RID); journaled.poll_response(RID)
+rounds = {"plain": [], "journaled": []}
+for _ in range(%(rounds)d):
+    rounds["plain"].append(cpu_per_poll(plain, %(polls)d))
+    rounds["journaled"].append(cpu_per_poll(journaled, %(polls)d))
+# A status change is a write: what the first poll of a new status costs.
+writes = []
+for n in range(%(polls)d):
+    entry = {"status": "queued" if n %% 2 else "in_progress"}
+    started = time.process_time()
+    journaled.journal._seen_response(openai_bg.LlmResponse(provider_metadata={
+        "openai": dict(entry, response_id=RID)}))
+    writes.append(time.process_time() - started)
+print(json.dumps(dict({k: statistics.median(v) for k, v in rounds.items()},
+                      write=statistics.median(writes))))
+"""
+
+
+# What the installed ``openai-bg`` command runs (the module from its cached
+# bytecode, as pip installs it; ``python openai_bg.py`` compiles it each time).
+ENTRY_POINT = "import sys, openai_bg; sys.argv[0] = 'openai-bg'; sys.exit(openai_bg.main())"
+
+
+def fill_journal(path, rows):
+    """A journal of ``rows`` jobs over the last 60 days; one in twenty still
+    running."""
+    import random
+    import sqlite3
+    import openai_bg
+    openai_bg.Journal(path).close()
+    rng = random.Random(7)
+    now = time.time()
+    db = sqlite3.connect(path)
+    with db:
+        for n in range(rows):
+            created = now - rng.random() * 60 * 86400
+            status = "in_progress" if n % 20 == 0 else "completed"
+            db.execute(
+                "INSERT INTO jobs (response_id, status, created_at, last_seen_at, "
+                "changed_at, host, model, title, request, final, usage) VALUES "
+                "(?, ?, ?, ?, ?, 'api.openai.com', 'o3-deep-research', ?, ?, ?, ?)",
+                ("resp_%040d" % n, status, created, created + 600, created + 600,
+                 "Question number %d about something worth a deep research job" % n,
+                 json.dumps({"model": "o3-deep-research", "input": "q"}),
+                 json.dumps(realistic_body(10, "resp_%d" % n)) if status == "completed"
+                 else None,
+                 json.dumps({"input_tokens": 1234, "output_tokens": 5678,
+                             "reasoning_tokens": 4000, "web_search_calls": 12})))
+    db.close()
+
+
+def measure_journal(quick):
+    server, port = start_server(10)
+    base = "http://127.0.0.1:%d/v1" % port
+    try:
+        polls = run_snippet(sys.executable, base, JOURNAL_POLLS % {
+            "rounds": 1 if quick else 7, "polls": 20 if quick else 300})
+    finally:
+        server.terminate()
+        server.wait()
+    rows = 300 if quick else 10000
+    with tempfile.TemporaryDirectory() as folder:
+        path = os.path.join(folder, "jobs.sqlite3")
+        fill_journal(path, rows)
+        env = dict(os.environ, OPENAI_BG_JOURNAL=path)
+        listing = {}
+        for name, args in (("jobs", []), ("jobs --all", ["--all"])):
+            times = []
+            for _ in range(2 if quick else 9):
+                started = time.perf_counter()
+                subprocess.run([sys.executable, "-c", ENTRY_POINT, "jobs", *args], cwd=HERE,
+                               env=env, stdout=subprocess.DEVNULL, check=True)
+                times.append(time.perf_counter() - started)
+            listing[name] = statistics.median(times)
+    return {"polls": polls, "listing": listing, "rows": rows}
+
+
+def report_journal(journal):
+    polls, listing = journal["polls"], journal["listing"]
+    print("\njournal: CPU time per poll (median), and `openai-bg jobs` as a fresh process "
+          "(the installed command)")
+    print("%-52s %s" % ("poll, not journaled", fmt_time(polls["plain"])))
+    print("%-52s %s  (+%s)" % ("poll, journaled (status unchanged)",
+                               fmt_time(polls["journaled"]),
+                               fmt_time(polls["journaled"] - polls["plain"])))
+    print("%-52s %s" % ("journal write on a status change", fmt_time(polls["write"])))
+    print("%-52s %s" % ("openai-bg jobs, %d-row journal" % journal["rows"],
+                        fmt_time(listing["jobs"])))
+    print("%-52s %s" % ("openai-bg jobs --all, %d-row journal" % journal["rows"],
+                        fmt_time(listing["jobs --all"])))
+
+
+def journal_targets(journal):
+    polls = journal["polls"]
+    return [("journaled poll <= 0.5 ms more CPU", polls["journaled"] - polls["plain"] <= 5e-4),
+            ("openai-bg jobs on the big journal < 150 ms", journal["listing"]["jobs"] < 0.15)]
+
+
 # --- the report -------------------------------------------------------------
 
 def fmt_time(seconds):
@@ -917,7 +1029,7 @@ def fmt_ratio(value, floor):
     return "-" if value is None else "%.2fx" % (value / floor)
 
 
-PARTS = ("poll", "tls", "stream", "listen")
+PARTS = ("poll", "tls", "stream", "listen", "journal")
 
 
 def main(argv=None):
@@ -969,6 +1081,10 @@ def main(argv=None):
         cells = measure_listen(python, has_sdk, quick)
         report_listen(cells, has_sdk)
         targets += listen_targets(cells, has_sdk)
+    if "journal" in parts:
+        journal = measure_journal(quick)
+        report_journal(journal)
+        targets += journal_targets(journal)
     print()
     for name, met in targets:
         print("target %-48s %s" % (name, "met" if met else "MISSED"))

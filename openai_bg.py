@@ -1800,9 +1800,9 @@ CREATE TABLE IF NOT EXISTS jobs (
     changed_at REAL,
     host TEXT, organization TEXT, project TEXT,
     model TEXT, title TEXT,
-    request TEXT,
-    final TEXT,
-    usage TEXT
+    usage TEXT,
+    request TEXT,  -- the big ones last: a listing never reads past them
+    final TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_by_time ON jobs (created_at)
 """

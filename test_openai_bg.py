@@ -5249,6 +5249,7 @@ JOURNAL_FAILURES = {
     "corrupt": lambda path: path.write_bytes(b"not a database at all " * 50),
     "newer": lambda path: make_newer_journal(path),
     "folder is a file": None,
+    "read-only folder": None,
     "no sqlite3": None,
     "disk full": None,
 }
@@ -5274,10 +5275,15 @@ def test_a_broken_journal_never_costs_a_result(api, tmp_path, failure):
     prefix = ("openai_bg.py",)
     if failure in ("corrupt", "newer"):
         JOURNAL_FAILURES[failure](path)
-    elif failure == "folder is a file":  # what a read-only folder is even to root
+    elif failure == "folder is a file":
         blocker = tmp_path / "file"
         blocker.write_text("x")
         env["OPENAI_BG_JOURNAL"] = str(blocker / "jobs.sqlite3")
+    elif failure == "read-only folder":
+        if os.geteuid() == 0:  # root writes anywhere but where the kernel says no
+            env["OPENAI_BG_JOURNAL"] = "/sys/openai-bg-test-jobs.sqlite3"
+        else:
+            path.parent.chmod(0o500)
     elif failure == "no sqlite3":
         prefix = ("-c", "import sys; sys.modules['sqlite3'] = None; sys.argv[0] = 'openai-bg'; "
                         "import openai_bg; sys.exit(openai_bg.main())")
@@ -5294,7 +5300,7 @@ def test_a_broken_journal_never_costs_a_result(api, tmp_path, failure):
     assert len(warnings) == 1, done.stderr
     assert "jobs.sqlite3" in warnings[0] or "sqlite3" in warnings[0]
     listed = cli(api, "jobs", env=env, prefix=prefix)
-    if failure in ("corrupt", "newer", "no sqlite3", "folder is a file"):
+    if failure != "disk full":
         assert listed.returncode == 2 and listed.stderr.count("\n") == 1, listed.stderr
     if before is not None:
         assert path.read_bytes() == before  # never modified
