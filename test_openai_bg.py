@@ -5245,6 +5245,28 @@ def test_cli_run_cancelled_says_what_the_job_used(api):
     assert json.loads(cli(api, "jobs", "--json").stdout)["usage"]["output_tokens"] == 3400
 
 
+def test_cli_run_timed_out_and_cancelled_says_what_the_job_used(api):
+    api.on("POST", "/v1/responses", reply(200, body("queued", rid="r1")))
+    api.on("GET", "/v1/responses/r1", lambda rec: reply(200, usage_body("cancelled", "r1"))
+           if "/v1/responses/r1/cancel" in api.paths("POST")
+           else reply(200, body("in_progress", rid="r1")))
+    api.on("POST", "/v1/responses/r1/cancel", reply(200, body("cancelled", rid="r1")))
+    done = cli(api, "run", "--model", "m", "--no-stream", "--interval", "0.05",
+               "--timeout", "0.3", "--cancel-on-timeout", "q")
+    assert done.returncode == 5
+    assert "response r1 used 1,200 in / 3,400 out tokens (3,000 reasoning), 1 search" in \
+        done.stderr
+
+
+def test_cli_jobs_output_is_safe_on_any_stdout(api):
+    api.on("POST", "/v1/responses", reply(200, body("queued", rid="r1")))
+    cli(api, "create", "--model", "m", "Caf\u00e9 \u2603 \x1b[31mred\x1b[0m\nsecond line")
+    done = cli(api, "jobs", env={"LC_ALL": "C", "PYTHONIOENCODING": "ascii"})
+    assert done.returncode == 0
+    (line,) = done.stdout.splitlines()
+    assert "\x1b" not in line and line.endswith("Caf\\xe9 \\u2603 red second line")
+
+
 JOURNAL_FAILURES = {
     "corrupt": lambda path: path.write_bytes(b"not a database at all " * 50),
     "newer": lambda path: make_newer_journal(path),
