@@ -58,7 +58,8 @@ __all__ = [
     "Client", "poll_response", "cancel_response", "create_response",
     "wait_response", "create_and_wait", "stream_response",
     "create_response_stream", "verify_webhook", "unwrap_webhook",
-    "delete_response", "ResponseStream",
+    "delete_response", "as_completed", "wait_many", "Outcome",
+    "ResponseStream",
     # the journal
     "Journal", "JournalEntry", "JournalError", "default_journal_path",
     "JOURNAL_SCHEMA", "JOURNAL_OFF", "JOURNAL_STATUSES",
@@ -92,8 +93,9 @@ if TYPE_CHECKING:  # pragma: no cover
     import types
     import socket
     import ssl
-    from typing import (Any, Callable, Deque, Dict, List, Mapping,
-                        Optional, Sequence, Set, TextIO, Tuple, Type, Union)
+    from typing import (Any, Callable, Deque, Dict, Iterator, List, Mapping,
+                        NoReturn, Optional, Sequence, Set, TextIO, Tuple,
+                        Type, Union)
 
     Part = Union["TextPart", "ThinkingPart", "FunctionCallPart",
                  "ServerToolCallPart", "ServerToolResponsePart"]
@@ -318,14 +320,23 @@ class WaitTimeoutError(OpenAIError, TimeoutError):
         polled_response: the last response seen before any cancel, or None.
         status: its status (``polled_response.status``), or None.
         elapsed: seconds spent waiting.
-        cancelled: True when the job was cancelled because of the timeout.
+        cancelled: True when the job was cancelled because of the timeout
+            (for many jobs: every pending one was).
+        pending: for many jobs (:meth:`Client.as_completed`,
+            :meth:`Client.wait_many`), each id still pending with its last
+            polled response (or None); ``response_id`` is the first of them.
+            For one job, ``{response_id: polled_response}``.
     """
 
     def __init__(self, message: str, *, response_id: str,
                  response: Optional[LlmResponse], elapsed: float,
                  cancelled: bool = False,
-                 polled_response: Optional[LlmResponse] = None) -> None:
+                 polled_response: Optional[LlmResponse] = None,
+                 pending: Optional[Dict[str, Optional[LlmResponse]]] = None
+                 ) -> None:
         super().__init__(message)
+        self.pending = pending if pending is not None else \
+            {response_id: polled_response}
         self.response_id = response_id
         self.response = response
         self.polled_response = polled_response
@@ -890,6 +901,74 @@ class Client:
             exc.response_id = response_id or exc.response_id
             raise
 
+    def as_completed(self, response_ids: Sequence[str], *,
+                     timeout: Optional[float] = None,
+                     poll_interval: Optional[float] = None,
+                     on_update: OnUpdate = None,
+                     max_workers: int = 8) -> Iterator[Outcome]:
+        """Wait for many jobs at once: yield one :class:`Outcome` per job
+        as each ends, in the order they end.  An id given twice is waited
+        for once.
+
+        Each job keeps the adaptive delay of :meth:`wait_response` (10 % of
+        the time waited, 1-30 s; ``poll_interval`` fixes it;
+        ``openai-poll-after-ms`` wins), and all of them share one schedule
+        served by at most ``max_workers`` threads over this client's
+        kept-alive connections: threads and connections stay bounded
+        whatever the number of jobs.  A 429 pauses the whole batch.  A job
+        whose wait fails (404, 401 ...) ends with ``error`` set; the others
+        go on.  ``on_update(response)`` is called for every response seen,
+        one call at a time, from the batch's threads.  Past ``timeout`` (for
+        the whole call) :class:`WaitTimeoutError` names the jobs still
+        pending in ``pending``.  Stopping the iteration (``break``) stops
+        the polling; the jobs keep running."""
+        return _Batch(self, _unique_ids(response_ids), timeout, poll_interval,
+                      on_update, max_workers).run()
+
+    def wait_many(self, response_ids: Sequence[str], *,
+                  timeout: Optional[float] = None, return_when: str = "all",
+                  poll_interval: Optional[float] = None,
+                  on_update: OnUpdate = None,
+                  cancel_on_timeout: bool = False,
+                  cancel_on_interrupt: bool = False,
+                  max_workers: int = 8) -> Dict[str, Outcome]:
+        """:meth:`as_completed`, collected: a dict id -> :class:`Outcome`,
+        in the order the ids were given.  ``return_when``: ``"all"``;
+        ``"first"`` (the first job to end); ``"first_failure"`` (the first
+        that ends other than ``completed`` or with an error, else all).
+        Jobs still running when it returns keep running.  With
+        ``cancel_on_timeout`` every job still pending at the timeout is
+        cancelled before :class:`WaitTimeoutError` is raised (its
+        ``cancelled`` says whether all were); with ``cancel_on_interrupt``
+        a ``KeyboardInterrupt`` cancels every unfinished job before it
+        propagates."""
+        if return_when not in ("all", "first", "first_failure"):
+            raise ValueError("return_when must be 'all', 'first' or "
+                             "'first_failure', got %r" % (return_when,))
+        ids = _unique_ids(response_ids)
+        ended: Dict[str, Outcome] = {}
+        try:
+            for outcome in self.as_completed(
+                    ids, timeout=timeout, poll_interval=poll_interval,
+                    on_update=on_update, max_workers=max_workers):
+                ended[outcome.response_id] = outcome
+                if return_when == "first" or (return_when == "first_failure"
+                                              and not outcome.completed):
+                    break
+        except WaitTimeoutError as exc:
+            if cancel_on_timeout:
+                exc.cancelled = self._cancel_all(list(exc.pending))
+            raise
+        except KeyboardInterrupt:
+            if cancel_on_interrupt:
+                self._cancel_all([rid for rid in ids if rid not in ended])
+            raise
+        return {rid: ended[rid] for rid in ids if rid in ended}
+
+    def _cancel_all(self, response_ids: List[str]) -> bool:
+        return all([self._cancel_quietly(rid) is not None
+                    for rid in response_ids])
+
     def verify_webhook(self, payload: Union[bytes, str], headers: Headers,
                        secret: Optional[str] = None, *,
                        tolerance: int = DEFAULT_WEBHOOK_TOLERANCE) -> None:
@@ -1080,6 +1159,30 @@ def poll_response(response_id: str) -> LlmResponse:
 def cancel_response(response_id: str) -> LlmResponse:
     """:meth:`Client.cancel_response` on the default client."""
     return _client().cancel_response(response_id)
+
+
+def as_completed(response_ids: Sequence[str], *,
+                 timeout: Optional[float] = None,
+                 poll_interval: Optional[float] = None,
+                 on_update: OnUpdate = None,
+                 max_workers: int = 8) -> Iterator[Outcome]:
+    """:meth:`Client.as_completed` on the default client."""
+    return _client().as_completed(response_ids, timeout=timeout,
+                                  poll_interval=poll_interval,
+                                  on_update=on_update, max_workers=max_workers)
+
+
+def wait_many(response_ids: Sequence[str], *, timeout: Optional[float] = None,
+              return_when: str = "all", poll_interval: Optional[float] = None,
+              on_update: OnUpdate = None, cancel_on_timeout: bool = False,
+              cancel_on_interrupt: bool = False,
+              max_workers: int = 8) -> Dict[str, Outcome]:
+    """:meth:`Client.wait_many` on the default client."""
+    return _client().wait_many(
+        response_ids, timeout=timeout, return_when=return_when,
+        poll_interval=poll_interval, on_update=on_update,
+        cancel_on_timeout=cancel_on_timeout,
+        cancel_on_interrupt=cancel_on_interrupt, max_workers=max_workers)
 
 
 def delete_response(response_id: str) -> None:
@@ -1622,6 +1725,197 @@ def _poll_after_hint(headers: http.client.HTTPMessage) -> Optional[float]:
     if seconds is None:
         return None
     return min(max(seconds, _WAIT_MIN_HINT), _WAIT_MAX_INTERVAL)
+
+
+###############################################################################
+# Many jobs at once: one schedule, a few threads
+###############################################################################
+# Each job keeps the single wait's adaptive delay; all of them sit in one
+# priority queue (when each is next due) served by at most ``max_workers``
+# threads over the client's kept-alive pool, so threads and connections stay
+# bounded whatever the number of jobs.  A 429 pauses the whole batch.
+
+@dataclass
+class Outcome:
+    """How one job of :meth:`Client.as_completed` / :meth:`Client.wait_many`
+    ended: its final ``response``, or the ``error`` that ended its wait (a
+    404, a 401 ...); one job's error never stops the others."""
+
+    response_id: str
+    response: Optional[LlmResponse] = None
+    error: Optional[OpenAIError] = None
+
+    @property
+    def status(self) -> Optional[str]:
+        """The final status, or None when the wait ended with an error."""
+        return self.response.status if self.response is not None else None
+
+    @property
+    def completed(self) -> bool:
+        return self.status == "completed"
+
+
+class _Batch:
+    """The shared schedule of many waits (a heap of (when due, order, id)),
+    its worker threads, and the queue their outcomes arrive on."""
+
+    def __init__(self, client: Client, ids: List[str],
+                 timeout: Optional[float], poll_interval: Optional[float],
+                 on_update: OnUpdate, max_workers: int) -> None:
+        import queue
+        _check_wait_arguments(timeout, poll_interval, on_update, None)
+        self.client = client
+        self.ids = ids
+        self.start = time.monotonic()
+        self.deadline = None if timeout is None else self.start + timeout
+        self.poll_interval = poll_interval
+        self.on_update = on_update
+        self.workers = min(_int_at_least(max_workers, "max_workers", 1),
+                           len(ids))
+        self.due = [(self.start, order, rid) for order, rid in enumerate(ids)]
+        self.order = len(ids)
+        self.last: Dict[str, LlmResponse] = {}
+        self.reached: Set[str] = set()
+        self.pending = set(ids)
+        self.outcomes: queue.Queue[Any] = queue.Queue()
+        self.lock = threading.Condition()
+        self.callback_lock = threading.Lock()
+        self.paused_until = 0.0
+        self.stopped = False
+
+    def run(self) -> Iterator[Outcome]:
+        """Yield each outcome as its job ends; at the deadline raise
+        :class:`WaitTimeoutError` naming the jobs still pending."""
+        import queue
+        threads = [threading.Thread(target=self._work, daemon=True,
+                                    name="openai-bg batch")
+                   for _ in range(self.workers)]
+        for thread in threads:
+            thread.start()
+        try:
+            for _ in range(len(self.ids)):
+                while True:
+                    left = None if self.deadline is None else \
+                        self.deadline - time.monotonic()
+                    if left is not None and left <= 0:
+                        self._time_out()
+                    try:  # short waits: Ctrl-C is noticed
+                        found = self.outcomes.get(timeout=min(left or 0.5, 0.5))
+                        break
+                    except queue.Empty:
+                        continue
+                if isinstance(found, BaseException):
+                    raise found  # an on_update that raised
+                yield found
+        finally:
+            self.stop()
+
+    def stop(self) -> None:
+        with self.lock:
+            self.stopped = True
+            self.lock.notify_all()
+
+    def _time_out(self) -> NoReturn:
+        self.stop()
+        waiting = [rid for rid in self.ids if rid in self.pending]
+        shown = ", ".join(waiting[:10]) + (
+            " and %d more" % (len(waiting) - 10) if len(waiting) > 10 else "")
+        raise WaitTimeoutError(
+            "%d of %d responses still pending after waiting %.1f s: %s"
+            % (len(waiting), len(self.ids), time.monotonic() - self.start,
+               shown), response_id=waiting[0], response=None,
+            elapsed=time.monotonic() - self.start,
+            pending={rid: self.last.get(rid) for rid in waiting})
+
+    # -- the workers ---------------------------------------------------------
+
+    def _work(self) -> None:
+        try:
+            while True:
+                response_id = self._next()
+                if response_id is None:
+                    return
+                self._poll(response_id)
+        except BaseException as exc:  # from on_update: end the batch with it
+            self.outcomes.put(exc)
+            self.stop()
+
+    def _next(self) -> Optional[str]:
+        """The id due first, once it is due (None: the batch is over)."""
+        import heapq
+        with self.lock:
+            while not self.stopped:
+                if self.due:
+                    when = max(self.due[0][0], self.paused_until)
+                    wait = when - time.monotonic()
+                    if wait <= 0:
+                        return heapq.heappop(self.due)[2]
+                elif not self.pending:
+                    return None
+                else:
+                    wait = 0.5  # every job is being polled by others
+                self.lock.wait(wait)
+            return None
+
+    def _poll(self, response_id: str) -> None:
+        left = None if self.deadline is None else \
+            max(0.001, self.deadline - time.monotonic())
+        try:
+            response, headers = self.client._poll(response_id, left)
+        except RateLimitError as exc:  # slow the whole batch, not one job
+            self._pause(_retry_after(exc.headers) or _backoff(1))
+            return self._again(response_id, None)
+        except APIError as exc:
+            if isinstance(exc, APIStatusError):
+                self.reached.add(response_id)
+            if _keeps_waiting(exc, response_id in self.reached):
+                _logger.warning("polling %s failed (%s); still waiting",
+                                response_id, exc)
+                return self._again(response_id, None)
+            exc.response_id = response_id
+            return self._finish(Outcome(response_id, error=exc))
+        self.reached.add(response_id)
+        self.last[response_id] = response
+        if self.on_update is not None:
+            with self.callback_lock:  # one at a time, whatever the thread
+                self.on_update(response)
+        if response.done:
+            return self._finish(Outcome(response_id, response))
+        self._again(response_id, _poll_after_hint(headers))
+
+    def _again(self, response_id: str, hint: Optional[float]) -> None:
+        import heapq
+        delay = hint if hint is not None else (
+            self.poll_interval if self.poll_interval is not None
+            else _adaptive_interval(time.monotonic() - self.start))
+        with self.lock:
+            heapq.heappush(self.due, (time.monotonic() + delay, self.order,
+                                      response_id))
+            self.order += 1
+            self.lock.notify()
+
+    def _pause(self, seconds: float) -> None:
+        with self.lock:
+            self.paused_until = max(self.paused_until,
+                                    time.monotonic() + min(seconds,
+                                                           _WAIT_MAX_INTERVAL))
+
+    def _finish(self, outcome: Outcome) -> None:
+        with self.lock:
+            self.pending.discard(outcome.response_id)
+            self.lock.notify_all()
+        self.outcomes.put(outcome)
+
+
+def _unique_ids(response_ids: Sequence[str]) -> List[str]:
+    if isinstance(response_ids, str):
+        raise TypeError("response_ids must be a list of ids, not one str")
+    ids = list(dict.fromkeys(response_ids))  # waited for once, in order
+    for response_id in ids:
+        _check_response_id(response_id)
+    if not ids:
+        raise ValueError("response_ids is empty")
+    return ids
 
 
 ###############################################################################
@@ -2996,7 +3290,8 @@ def _seconds(value: Optional[str], per_second: float = 1.0
     return seconds if 0 <= seconds < float("inf") else None
 
 
-def _retry_after(headers: http.client.HTTPMessage) -> Optional[float]:
+def _retry_after(headers: Union[http.client.HTTPMessage, Mapping[str, str]]
+                 ) -> Optional[float]:
     """The server's requested delay in seconds, or None if it gave none
     (or gave something that is not a number or a date)."""
     seconds = _seconds(headers.get("retry-after-ms"), 1000.0)

@@ -4883,6 +4883,167 @@ def test_run_no_stream_polls_and_wait_stream_streams(api):
 
 
 ###############################################################################
+# Many jobs: as_completed, wait_many
+###############################################################################
+
+class Jobs:
+    """Jobs on a FakeAPI that end after a set number of polls each (status,
+    polls), counting the polls and when each arrived."""
+
+    def __init__(self, api, plan):
+        self.plan = dict(plan)
+        self.polls = {rid: [] for rid in self.plan}
+        self.lock = threading.Lock()
+        api.fallback = self.answer
+
+    def answer(self, rec):
+        rid = rec.path.split("?")[0].rsplit("/", 1)[1]
+        if rec.method == "POST" and rec.path.endswith("/cancel"):
+            rid = rec.path.split("/")[-2]
+            return reply(200, body("cancelled", rid=rid))
+        if rid not in self.plan:
+            return reply(404, {"error": {"message": "no such response"}})
+        with self.lock:
+            self.polls[rid].append(time.monotonic())
+            count = len(self.polls[rid])
+        status, after = self.plan[rid]
+        if after is None or count < after:
+            return reply(200, body("in_progress", rid=rid))
+        return reply(200, body(status, rid=rid, output=[message("answer " + rid)]))
+
+
+def test_as_completed_yields_each_job_once_as_it_ends(api):
+    jobs = Jobs(api, {"r3": ("completed", 6), "r1": ("completed", 2),
+                      "r2": ("failed", 4), "gone": ("completed", 1)})
+    del jobs.plan["gone"]  # a job the API does not know: its own error, not the batch's
+    c = make_client(api.url + "/v1", max_retries=0)
+    seen = []
+    outcomes = list(c.as_completed(["r3", "r1", "r2", "r1", "gone"], poll_interval=0.05,
+                                   on_update=seen.append))
+    assert [o.response_id for o in outcomes] == ["gone", "r1", "r2", "r3"]
+    gone, r1, r2, r3 = outcomes
+    assert isinstance(gone.error, openai_bg.NotFoundError) and gone.response is None
+    assert gone.error.response_id == "gone"
+    assert (r1.status, r1.completed, r1.response.text) == ("completed", True, "answer r1")
+    assert (r2.status, r2.completed, r2.error) == ("failed", False, None)
+    assert [len(jobs.polls[rid]) for rid in ("r1", "r2", "r3")] == [2, 4, 6]  # r1 once
+    assert len(seen) == 12
+
+
+def test_as_completed_times_out_naming_the_jobs_still_pending(api):
+    Jobs(api, {"done": ("completed", 1), "slow": ("completed", None),
+               "slower": ("completed", None)})
+    c = make_client(api.url + "/v1")
+    ended = []
+    with pytest.raises(openai_bg.WaitTimeoutError) as info:
+        for outcome in c.as_completed(["slow", "done", "slower"], timeout=0.5,
+                                      poll_interval=0.05):
+            ended.append(outcome.response_id)
+    assert ended == ["done"]
+    assert info.value.response_id == "slow"
+    assert sorted(info.value.pending) == ["slow", "slower"]
+    assert info.value.pending["slow"].status == "in_progress"
+    assert "2 of 3 responses still pending" in str(info.value)
+    assert "slow, slower" in str(info.value)
+
+
+def test_as_completed_keeps_threads_and_connections_bounded():
+    api = FakeAPI(keep_alive=True)
+    ids = ["r%d" % n for n in range(60)]
+    Jobs(api, {rid: ("completed", 1 + n % 5) for n, rid in enumerate(ids)})
+    c = make_client(api.url + "/v1")
+    most = [0]
+
+    def count(response):
+        most[0] = max(most[0], sum(1 for t in threading.enumerate()
+                                   if t.name == "openai-bg batch"))
+    try:
+        outcomes = list(c.as_completed(ids, poll_interval=0.05, max_workers=4,
+                                       on_update=count, timeout=60))
+    finally:
+        api.close()
+    assert sorted(o.response_id for o in outcomes) == sorted(ids)
+    assert 1 <= most[0] <= 4
+    assert api.connections <= 4 + 2
+    time.sleep(0.1)
+    assert not [t for t in threading.enumerate() if t.name == "openai-bg batch"]
+
+
+def test_a_429_slows_the_whole_batch(api):
+    jobs = Jobs(api, {"r%d" % n: ("completed", 6) for n in range(4)})
+    limited = []
+
+    def answer(rec):
+        if not limited and len(jobs.polls["r0"]) == 2:
+            limited.append(time.monotonic())
+            return reply(429, {"error": {"message": "slow down"}}, {"retry-after-ms": "400"})
+        return jobs.answer(rec)
+    api.fallback = answer
+    c = make_client(api.url + "/v1", max_retries=0)
+    assert len(list(c.as_completed(sorted(jobs.plan), poll_interval=0.05))) == 4
+    every_poll = sorted(t for polls in jobs.polls.values() for t in polls)
+    during = [t for t in every_poll if limited[0] + 0.01 < t < limited[0] + 0.38]
+    assert limited and during == []  # no job was polled during the pause
+
+
+def test_wait_many_returns_when_asked(api):
+    Jobs(api, {"a": ("completed", 2), "b": ("failed", 3), "c": ("completed", 5),
+               "d": ("completed", None)})
+    c = make_client(api.url + "/v1")
+    first = c.wait_many(["c", "a", "b"], return_when="first", poll_interval=0.05)
+    assert list(first) == ["a"]
+    failure = c.wait_many(["c", "a", "b"], return_when="first_failure", poll_interval=0.05)
+    assert list(failure) == ["a", "b"] and failure["b"].status == "failed"
+    everything = c.wait_many(["c", "a", "b"], poll_interval=0.05)
+    assert list(everything) == ["c", "a", "b"]  # in the order given
+    with pytest.raises(openai_bg.WaitTimeoutError) as info:
+        c.wait_many(["a", "d"], timeout=0.3, poll_interval=0.05, cancel_on_timeout=True)
+    assert info.value.cancelled is True
+    assert api.paths("POST") == ["/v1/responses/d/cancel"]
+
+
+def test_wait_many_cancels_on_interrupt_only_when_asked(api):
+    Jobs(api, {"a": ("completed", 1), "b": ("completed", None), "c": ("completed", None)})
+    c = make_client(api.url + "/v1")
+
+    def interrupt(response):
+        if response.response_id == "b":
+            raise KeyboardInterrupt
+    with pytest.raises(KeyboardInterrupt):
+        c.wait_many(["a", "b", "c"], poll_interval=0.05, on_update=interrupt)
+    assert api.paths("POST") == []
+    with pytest.raises(KeyboardInterrupt):
+        c.wait_many(["a", "b", "c"], poll_interval=0.05, on_update=interrupt,
+                    cancel_on_interrupt=True)
+    assert sorted(api.paths("POST")) in (
+        ["/v1/responses/b/cancel", "/v1/responses/c/cancel"],
+        ["/v1/responses/a/cancel", "/v1/responses/b/cancel", "/v1/responses/c/cancel"])
+
+
+@pytest.mark.parametrize("call, error", [
+    (lambda c: c.as_completed("resp_1"), TypeError),
+    (lambda c: c.as_completed([]), ValueError),
+    (lambda c: c.as_completed(["ok", "bad id\n"]), ValueError),
+    (lambda c: c.as_completed(["ok"], max_workers=0), ValueError),
+    (lambda c: c.as_completed(["ok"], poll_interval=0.001), ValueError),
+    (lambda c: c.wait_many(["ok"], return_when="any"), ValueError),
+])
+def test_many_jobs_arguments_are_checked_before_anything_is_sent(api, call, error):
+    c = make_client(api.url + "/v1")
+    with pytest.raises(error):
+        call(c)
+    assert api.requests == []
+
+
+def test_module_level_many_jobs(api, monkeypatch):
+    Jobs(api, {"a": ("completed", 1)})
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    monkeypatch.setenv("OPENAI_BASE_URL", api.url + "/v1")
+    assert [o.response_id for o in openai_bg.as_completed(["a"])] == ["a"]
+    assert openai_bg.wait_many(["a"])["a"].completed
+
+
+###############################################################################
 # The journal: every job this library starts, findable from a later process
 ###############################################################################
 
