@@ -952,17 +952,19 @@ def fill_journal(path, rows):
         for n in range(rows):
             created = now - rng.random() * 60 * 86400
             status = "in_progress" if n % 20 == 0 else "completed"
-            db.execute(
+            cursor = db.execute(
                 "INSERT INTO jobs (response_id, status, created_at, last_seen_at, "
-                "changed_at, host, model, title, request, final, usage) VALUES "
-                "(?, ?, ?, ?, ?, 'api.openai.com', 'o3-deep-research', ?, ?, ?, ?)",
+                "changed_at, host, model, title, usage) VALUES "
+                "(?, ?, ?, ?, ?, 'api.openai.com', 'o3-deep-research', ?, ?)",
                 ("resp_%040d" % n, status, created, created + 600, created + 600,
                  "Question number %d about something worth a deep research job" % n,
-                 json.dumps({"model": "o3-deep-research", "input": "q"}),
-                 json.dumps(realistic_body(10, "resp_%d" % n)) if status == "completed"
-                 else None,
                  json.dumps({"input_tokens": 1234, "output_tokens": 5678,
                              "reasoning_tokens": 4000, "web_search_calls": 12})))
+            db.execute("INSERT INTO bodies (key, request, final) VALUES (?, ?, ?)", (
+                cursor.lastrowid, json.dumps({"model": "o3-deep-research", "input": "q"}),
+                json.dumps(realistic_body(10, "resp_%d" % n)) if status == "completed"
+                else None))
+    db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # as SQLite does every 1,000 pages
     db.close()
 
 

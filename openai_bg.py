@@ -2094,11 +2094,17 @@ CREATE TABLE IF NOT EXISTS jobs (
     changed_at REAL,
     host TEXT, organization TEXT, project TEXT,
     model TEXT, title TEXT,
-    usage TEXT,
-    request TEXT,  -- the big ones last: a listing never reads past them
+    usage TEXT
+);
+CREATE INDEX IF NOT EXISTS jobs_by_time ON jobs (created_at);
+-- The big bodies apart: a listing reads small rows only.
+CREATE TABLE IF NOT EXISTS bodies (
+    key INTEGER PRIMARY KEY,
+    request TEXT,
     final TEXT
 );
-CREATE INDEX IF NOT EXISTS jobs_by_time ON jobs (created_at)
+CREATE TRIGGER IF NOT EXISTS bodies_follow AFTER DELETE ON jobs
+BEGIN DELETE FROM bodies WHERE key = old.key; END
 """
 
 
@@ -2224,7 +2230,9 @@ class Journal:
             sql += " WHERE status IN ('queued', 'in_progress', 'creating', " \
                    "'maybe-created') OR coalesce(changed_at, created_at) >= ?"
             args.append(time.time() - finished_within)
-        sql += " ORDER BY created_at DESC, key DESC"
+        # "+": scan the small rows and sort what is kept (3x faster on a
+        # big journal than visiting every row through the time index).
+        sql += " ORDER BY +created_at DESC, key DESC"
         if limit is not None:
             sql += " LIMIT %d" % _int_at_least(limit, "limit", 0)
         return [_journal_entry(row) for row in self._read(sql, args)]
@@ -2232,8 +2240,9 @@ class Journal:
     def get(self, response_id: str) -> Optional[JournalEntry]:
         """The job with this id, its create body and final body included;
         None when the journal does not know it."""
-        rows = self._read("SELECT %s, request, final FROM jobs WHERE "
-                          "response_id = ?" % _JOURNAL_COLUMNS, [response_id])
+        rows = self._read("SELECT %s, request, final FROM jobs LEFT JOIN "
+                          "bodies USING (key) WHERE response_id = ?"
+                          % _JOURNAL_COLUMNS, [response_id])
         if not rows:
             return None
         entry = _journal_entry(rows[0][:-2])
@@ -2245,8 +2254,8 @@ class Journal:
 
     def forget(self, response_id: str) -> bool:
         """Remove a job's row; whether there was one."""
-        return self._write("DELETE FROM jobs WHERE response_id = ?",
-                           [response_id]) > 0
+        return self._write(("DELETE FROM jobs WHERE response_id = ?",
+                            [response_id])) > 0
 
     def prune(self, days: float) -> int:
         """Remove finished jobs created more than ``days`` days ago; how
@@ -2255,17 +2264,17 @@ class Journal:
                 not 0 <= days < float("inf"):
             raise ValueError("days must be a number >= 0, got %r" % (days,))
         before = time.time() - days * 86400
-        return self._write(
+        return self._write((
             "DELETE FROM jobs WHERE created_at < ? AND status NOT IN "
             "('queued', 'in_progress', 'creating', 'maybe-created')",
-            [before])
+            [before]))
 
     def track(self, response_id: str) -> None:
         """Add a job started elsewhere (nothing if it is known)."""
         _check_response_id(response_id)
-        self._write("INSERT OR IGNORE INTO jobs (response_id, status, "
-                    "created_at) VALUES (?, 'queued', ?)",
-                    [response_id, time.time()])
+        self._write(("INSERT OR IGNORE INTO jobs (response_id, status, "
+                     "created_at) VALUES (?, 'queued', ?)",
+                     [response_id, time.time()]))
         with self._lock:
             self._seen.pop(response_id, None)
 
@@ -2279,26 +2288,28 @@ class Journal:
         if not isinstance(title, str):
             title = json.dumps(title)[:1000]
         return self._write(
-            "INSERT INTO jobs (status, created_at, host, organization, "
-            "project, model, title, request) VALUES "
-            "('creating', ?, ?, ?, ?, ?, ?, ?)",
-            [time.time(), urllib.parse.urlsplit(client.base_url).hostname,
-             client.organization, client.project, _redact(str(body["model"])),
-             _redact(" ".join(title.split())[:200]), text], lastrowid=True)
+            ("INSERT INTO jobs (status, created_at, host, organization, "
+             "project, model, title) VALUES ('creating', ?, ?, ?, ?, ?, ?)",
+             [time.time(), urllib.parse.urlsplit(client.base_url).hostname,
+              client.organization, client.project,
+              _redact(str(body["model"])),
+              _redact(" ".join(title.split())[:200])]),
+            ("INSERT INTO bodies (key, request) VALUES (last_insert_rowid(), "
+             "?)", [text]), lastrowid=True)
 
     def _created(self, key: int, response_id: Optional[str],
                  status: str) -> None:
         """The create's answer (or first event) named the job, or the
         create failed in a way that may have started one."""
         now = time.time()
-        self._write("UPDATE jobs SET response_id = coalesce(?, response_id), "
-                    "status = ?, changed_at = ?, last_seen_at = ? "
-                    "WHERE key = ?", [response_id, status, now, now, key],
-                    first=("DELETE FROM jobs WHERE response_id = ? AND key != ?",
-                           [response_id, key]))  # it was tracked before
+        self._write(("DELETE FROM jobs WHERE response_id = ? AND key != ?",
+                     [response_id, key]),  # it was tracked before
+                    ("UPDATE jobs SET response_id = coalesce(?, response_id), "
+                     "status = ?, changed_at = ?, last_seen_at = ? "
+                     "WHERE key = ?", [response_id, status, now, now, key]))
 
     def _not_created(self, key: int) -> None:
-        self._write("DELETE FROM jobs WHERE key = ?", [key])
+        self._write(("DELETE FROM jobs WHERE key = ?", [key]))
 
     def _seen_response(self, response: LlmResponse) -> None:
         """Record a response of a journaled job: on a status change, and a
@@ -2314,22 +2325,27 @@ class Journal:
         if known is not None and known[:2] == (status, usage) and \
                 now - known[2] < _JOURNAL_SEEN_SECONDS:
             return
-        sql = "UPDATE jobs SET last_seen_at = ?, changed_at = CASE WHEN " \
-              "status = ? THEN changed_at ELSE ? END, status = ?"
-        args: List[object] = [now, status, now, status]
+        update = ("UPDATE jobs SET last_seen_at = ?, changed_at = CASE WHEN "
+                  "status = ? THEN changed_at ELSE ? END, status = ?, "
+                  "usage = coalesce(?, usage) WHERE response_id = ?",
+                  [now, status, now, status, usage or None, response_id])
         if final:
-            sql += ", final = ?, usage = ?"
-            args += [_redact(json.dumps(response.raw or {})), usage]
-        self._write(sql + " WHERE response_id = ?", args + [response_id])
+            self._write(update, (
+                "INSERT OR REPLACE INTO bodies (key, request, final) SELECT "
+                "key, (SELECT request FROM bodies WHERE key = jobs.key), ? "
+                "FROM jobs WHERE response_id = ?",
+                [_redact(json.dumps(response.raw or {})), response_id]))
+        else:
+            self._write(update)
         with self._lock:  # an id the journal does not hold is not asked
             self._seen[response_id] = (status, usage, now)  # again at once
 
     def _gone(self, response_id: str, status: str) -> None:
         """The API no longer knows the job (``expired``) or it was
         ``deleted``."""
-        self._write("UPDATE jobs SET status = ?, changed_at = ?, "
-                    "last_seen_at = ? WHERE response_id = ?",
-                    [status, time.time(), time.time(), response_id])
+        self._write(("UPDATE jobs SET status = ?, changed_at = ?, "
+                     "last_seen_at = ? WHERE response_id = ?",
+                     [status, time.time(), time.time(), response_id]))
         with self._lock:
             self._seen.pop(response_id, None)
 
@@ -2366,24 +2382,23 @@ class Journal:
         except sqlite3.Error as exc:
             raise _journal_error(self.path, exc) from None
 
-    def _write(self, sql: str, args: Sequence[object],
-               lastrowid: bool = False,
-               first: Optional[Tuple[str, Sequence[object]]] = None) -> int:
-        """One statement (after ``first``, if given), one short transaction;
-        rows changed (or the new row's key)."""
+    def _write(self, *statements: Tuple[str, Sequence[object]],
+               lastrowid: bool = False) -> int:
+        """Statements in one short transaction; the rows the last one
+        changed (or the key it inserted)."""
         import sqlite3
         try:
             with self._lock:
-                if first is None:
-                    cursor = self._db.execute(sql, args)
-                else:
+                if len(statements) > 1:
                     self._db.execute("BEGIN IMMEDIATE")
-                    try:
-                        self._db.execute(*first)
+                try:
+                    for sql, args in statements:
                         cursor = self._db.execute(sql, args)
-                    except BaseException:
+                except BaseException:
+                    if self._db.in_transaction:
                         self._db.execute("ROLLBACK")
-                        raise
+                    raise
+                if self._db.in_transaction:
                     self._db.execute("COMMIT")
                 count: int = cursor.lastrowid if lastrowid else cursor.rowcount
                 return count
@@ -2429,7 +2444,7 @@ def _prepare(db: Any, path: str) -> None:
             if version < JOURNAL_SCHEMA:
                 db.execute("PRAGMA journal_mode = WAL")
                 db.execute("BEGIN IMMEDIATE")
-                for statement in _JOURNAL_SCHEMA_SQL.split(";"):
+                for statement in _JOURNAL_SCHEMA_SQL.split(";\n"):
                     db.execute(statement)
                 db.execute("PRAGMA user_version = %d" % JOURNAL_SCHEMA)
                 db.execute("COMMIT")
@@ -3986,7 +4001,7 @@ def _parse_cli(argv: Optional[Sequence[str]], console: _Console
     if argv is None:
         argv = [_argument_text(arg, number)
                 for number, arg in enumerate(sys.argv[1:], 1)]
-    parser, commands = _cli_parser()
+    parser, commands = _cli_parser(argv)
     args, extra = parser.parse_known_args(argv)
     if extra:  # a command's own usage, not the top-level one
         commands.get(getattr(args, "command", ""), parser).error(
@@ -4041,9 +4056,14 @@ def _in_cli_words(text: str) -> str:
     return text
 
 
-def _cli_parser() -> Tuple[argparse.ArgumentParser,
-                           Dict[str, argparse.ArgumentParser]]:
+def _cli_parser(argv: Sequence[str] = ()) -> Tuple[
+        argparse.ArgumentParser, Dict[str, argparse.ArgumentParser]]:
+    """The parser.  Only the commands named in ``argv`` (all of them when
+    none is) get their options: building every one costs a short
+    command like ``jobs`` a good part of its time."""
     import argparse
+    named = {name for name, *_ in _CLI_COMMANDS if name in argv} or \
+        {name for name, *_ in _CLI_COMMANDS}
     formatter = argparse.RawDescriptionHelpFormatter
     common = _common_options()
     parser = argparse.ArgumentParser(
@@ -4058,9 +4078,10 @@ def _cli_parser() -> Tuple[argparse.ArgumentParser,
     commands = {}
     for name, summary, example, options in _CLI_COMMANDS:
         sub = subparsers.add_parser(
-            name, parents=[common], help=summary, description=summary,
-            formatter_class=formatter, epilog="example:\n  " + example)
-        for add in options:
+            name, parents=[common] if name in named else [], help=summary,
+            description=summary, formatter_class=formatter,
+            epilog="example:\n  " + example)
+        for add in options if name in named else ():
             add(sub)
         commands[name] = sub
     return parser, commands
@@ -4532,12 +4553,10 @@ def _cmd_jobs(args: argparse.Namespace, console: _Console) -> int:
     entries = _journal_call(journal.jobs, finished_within=None if args.all
                             else 86400.0, limit=args.limit)
     now = time.time()
-    for entry in entries:
-        if "json" in args:
-            console.print_text(json.dumps(_entry_document(entry),
-                                          ensure_ascii=True) + "\n")
-        else:
-            console.print_text(_entry_line(entry, now) + "\n")
+    console.print_text("".join(
+        (json.dumps(_entry_document(entry), ensure_ascii=True)
+         if "json" in args else _entry_line(entry, now)) + "\n"
+        for entry in entries))
     return EXIT_OK
 
 

@@ -5048,12 +5048,13 @@ def test_module_level_many_jobs(api, monkeypatch):
 ###############################################################################
 
 def journal_rows(path):
-    """The journal's rows as dicts, read with sqlite3 directly."""
+    """The journal's rows as dicts (with their bodies), read with sqlite3."""
     import sqlite3
     db = sqlite3.connect(path)
     db.row_factory = sqlite3.Row
     try:
-        return [dict(row) for row in db.execute("SELECT * FROM jobs ORDER BY key")]
+        return [dict(row) for row in db.execute(
+            "SELECT * FROM jobs LEFT JOIN bodies USING (key) ORDER BY key")]
     finally:
         db.close()
 
