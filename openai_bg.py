@@ -4225,6 +4225,25 @@ def _cancel_options(sub: argparse.ArgumentParser) -> None:
                      help="do not ask first (needed off a terminal)")
 
 
+def _wait_ids(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("response_ids", metavar="ID", nargs="+",
+                     type=_response_id_option)
+    sub.add_argument("--any", action="store_true",
+                     help="with several ids: return when the first ends")
+    sub.add_argument("--fail-fast", action="store_true",
+                     help="with several ids: stop at the first that ends "
+                          "other than completed")
+
+
+def _watch_options(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("response_ids", metavar="ID", nargs="*",
+                     type=_response_id_option)
+    sub.add_argument("--interval",
+                     type=_seconds_option(MIN_POLL_INTERVAL, 3600.0),
+                     metavar="S", help="poll every S seconds (default: "
+                     "adaptive)")
+
+
 def _ids_argument(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("response_ids", metavar="ID", nargs="+",
                      type=_response_id_option)
@@ -4248,9 +4267,11 @@ _CLI_COMMANDS = (
      "'Survey of ...'", (_create_options,)),
     ("poll", "print a response's current state once",
      "openai-bg poll resp_123 --json", (_id_argument,)),
-    ("wait", "wait for a response to finish and print it",
+    ("wait", "wait for responses to finish and print them",
      "openai-bg wait resp_123 --timeout 1800 --cancel-on-timeout",
-     (_id_argument, _wait_options, _stream_option)),
+     (_wait_ids, _wait_options, _stream_option)),
+    ("watch", "watch jobs until they end (default: every unfinished job in "
+              "the journal)", "openai-bg watch", (_watch_options,)),
     ("cancel", "cancel a background response (or every running one)",
      "openai-bg cancel resp_123", (_cancel_options,)),
     ("run", "create a response, follow it live and print it (Ctrl-C "
@@ -4420,6 +4441,10 @@ def _cmd_cancel(args: argparse.Namespace, console: _Console) -> int:
 
 
 def _cmd_wait(args: argparse.Namespace, console: _Console) -> int:
+    ids = list(dict.fromkeys(args.response_ids))
+    if len(ids) > 1:
+        return _wait_for_many(ids, args, console)
+    args.response_id = ids[0]
     client = _cli_client(args, console)
     _cli_track(client, args.response_id, console)
     progress = console.progress(announce=False)
@@ -4432,6 +4457,87 @@ def _cmd_wait(args: argparse.Namespace, console: _Console) -> int:
     except WaitTimeoutError as exc:
         return _cli_timed_out(exc, args, console)
     return _cli_finished(result, args, console)
+
+
+def _wait_for_many(ids: List[str], args: argparse.Namespace,
+                   console: _Console) -> int:
+    """``wait ID ID ...``: each answer as its job ends, under a header line
+    (or one JSON object per line); exit 0 only if all completed."""
+    if args.stream:
+        raise _UsageError("--stream follows one job; several are polled")
+    client = _cli_client(args, console)
+    for response_id in ids:
+        _cli_track(client, response_id, console)
+    ended: List[Outcome] = []
+    try:
+        for outcome in client.as_completed(ids, timeout=args.timeout,
+                                           poll_interval=args.interval):
+            ended.append(outcome)
+            _print_outcome(outcome, len(ended), len(ids), args, console)
+            if args.any or (args.fail_fast and not outcome.completed):
+                break
+    except WaitTimeoutError as exc:
+        cancelled = args.cancel_on_timeout and all(
+            [_cancel_saying(client, rid, console) for rid in exc.pending])
+        console.say("openai-bg: %d of %d still pending after %.1f s: %s%s" % (
+            len(exc.pending), len(ids), exc.elapsed, " ".join(exc.pending),
+            "; cancelled" if cancelled else ""))
+        return EXIT_WAIT_TIMEOUT
+    return EXIT_OK if all(o.completed for o in ended) and (
+        args.any or len(ended) == len(ids)) else EXIT_NOT_COMPLETED
+
+
+def _print_outcome(outcome: Outcome, count: int, total: int,
+                   args: argparse.Namespace, console: _Console) -> None:
+    rid, response = outcome.response_id, outcome.response
+    what = outcome.status or "error: %s" % outcome.error
+    console.say("openai-bg: %s ended %s (%d of %d)" % (rid, what, count, total))
+    if "json" in args:
+        document: JSONDict = {"id": rid, "status": outcome.status,
+                              "text": response.text if response else None,
+                              "error": str(outcome.error)
+                              if outcome.error else None}
+        if response is not None:
+            document.update(_json_document(response))
+        console.print_text(json.dumps(document, ensure_ascii=True) + "\n")
+        return
+    console.print_text("== %s: %s ==\n" % (rid, outcome.status or "error"))
+    if response is not None:
+        console.print_response(response, False)
+
+
+def _cancel_saying(client: Client, response_id: str,
+                   console: _Console) -> bool:
+    try:
+        return client.cancel_response(response_id).status == "cancelled"
+    except OpenAIError as exc:
+        console.say("openai-bg: could not cancel %s: %s" % (response_id, exc))
+        return False
+
+
+def _cmd_watch(args: argparse.Namespace, console: _Console) -> int:
+    client = _cli_client(args, console)
+    journal = client.journal
+    ids = list(dict.fromkeys(args.response_ids))
+    if not ids:
+        if journal is None:
+            raise _UsageError("watch without ids lists the journal's "
+                              "unfinished jobs, and the journal is off")
+        ids = [e.response_id for e in _journal_call(journal.jobs)
+               if not e.done and e.response_id]
+        if not ids:
+            console.say("openai-bg: no unfinished job in the journal")
+            return EXIT_OK
+    for response_id in ids:
+        _cli_track(client, response_id, console)
+    board = _Board(ids, journal, console, "json" in args)
+    board.start()
+    try:
+        ended = list(client.as_completed(ids, poll_interval=args.interval,
+                                         on_update=board.update))
+    finally:
+        board.stop()
+    return EXIT_OK if all(o.completed for o in ended) else EXIT_NOT_COMPLETED
 
 
 def _cmd_run(args: argparse.Namespace, console: _Console) -> int:
@@ -5032,6 +5138,119 @@ def _search_words(action: JSONDict) -> str:
     return queries[0] + (" (+%d more)" % more if more else "")
 
 
+class _Board:
+    """``watch``'s view, on stdout: on a terminal a table redrawn in place
+    (every second and on each change, fitted to the terminal); off one a
+    line per status change with a timestamp and a heartbeat every minute;
+    with ``--json`` one object per status change."""
+
+    def __init__(self, ids: List[str], journal: Optional[Journal],
+                 console: _Console, as_json: bool) -> None:
+        self.ids = ids
+        self.console = console
+        self.as_json = as_json
+        self.stream = console.out
+        self.live = not as_json and bool(
+            getattr(self.stream, "isatty", lambda: False)())
+        self.start_time = time.monotonic()
+        self.status: Dict[str, str] = {rid: "?" for rid in ids}
+        self.about: Dict[str, Tuple[str, str]] = {}
+        for rid in ids:
+            entry = journal.get(rid) if journal is not None else None
+            self.about[rid] = ((entry.model or "-") if entry else "-",
+                               (entry.title or "") if entry else "")
+        self.lock = threading.RLock()
+        self.drawn = 0
+        self.last_line = self.start_time
+        self.stopped = threading.Event()
+
+    def start(self) -> None:
+        threading.Thread(target=self._clock, daemon=True,
+                         name="openai-bg watch").start()
+        self.draw()
+
+    def stop(self) -> None:
+        self.stopped.set()
+        self.draw()
+
+    def _clock(self) -> None:
+        while not self.stopped.wait(_TICK_SECONDS):
+            self.tick()
+
+    def tick(self) -> None:
+        """Each second: redraw the table, or a heartbeat off a terminal."""
+        if self.live:
+            self.draw()
+        elif not self.as_json and \
+                time.monotonic() - self.last_line >= _HEARTBEAT_SECONDS:
+            running = sum(1 for s in self.status.values()
+                          if s in PENDING_STATUSES or s == "?")
+            self._say("%s %d of %d jobs still running"
+                      % (_utc_now(), running, len(self.ids)))
+
+    def update(self, response: LlmResponse) -> None:
+        rid = response.response_id or ""
+        status = response.status or "unknown"
+        with self.lock:
+            before = self.status.get(rid, "?")
+            self.status[rid] = status
+        if status == before:
+            return
+        if self.as_json:
+            self.console.print_text(json.dumps(
+                {"time": _utc_now(), "id": rid, "status": status},
+                ensure_ascii=True) + "\n")
+        elif self.live:
+            self.draw()
+        else:
+            self._say("%s %s %s" % (_utc_now(), rid, status))
+
+    def _say(self, line: str) -> None:
+        self.last_line = time.monotonic()
+        self.console.print_text(_one_line(line) + "\n")
+
+    def draw(self) -> None:
+        if not self.live or self.stream is None:
+            return
+        with self.lock:
+            try:
+                size = os.get_terminal_size(self.stream.fileno())
+                columns, lines = size.columns, size.lines
+            except (AttributeError, OSError, ValueError):
+                columns, lines = 80, 24
+            rows = self._rows(max(1, lines - 2))
+            text = "\033[%dF" % self.drawn if self.drawn else ""
+            text += "".join("\033[K" + row[:max(10, columns - 1)] + "\n"
+                            for row in rows)
+            try:
+                _write(self.stream, text)
+                self.stream.flush()
+            except (OSError, ValueError):
+                return
+            self.drawn = len(rows)
+
+    def _rows(self, room: int) -> List[str]:
+        age = "%ds" % (time.monotonic() - self.start_time)
+        rows = []
+        for rid in self.ids:
+            status = self.status[rid]
+            mark = "[ ]" if status in PENDING_STATUSES or status == "?" \
+                else "[x]"
+            model, title = self.about[rid]
+            rows.append("%s %-30s %-20s %-12s %6s  %s" % (
+                mark, rid, _one_line(model), status, age, _one_line(title)))
+        done = sum(1 for row in rows if row.startswith("[x]"))
+        header = "openai-bg watch: %d of %d ended" % (done, len(rows))
+        if len(rows) > room - 1:
+            more = len(rows) - (room - 2)
+            rows = rows[:room - 2] + ["... and %d more" % more]
+        return [header] + rows
+
+
+def _utc_now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
 def _plural(count: int) -> str:
     return "" if count == 1 else "s"
 
@@ -5571,7 +5790,7 @@ _COMMANDS: Dict[str, Callable[[argparse.Namespace, _Console], int]] = {
     "create": _cmd_create, "poll": _cmd_poll, "wait": _cmd_wait,
     "cancel": _cmd_cancel, "run": _cmd_run, "listen": _cmd_listen,
     "jobs": _cmd_jobs, "result": _cmd_result, "forget": _cmd_forget,
-    "delete": _cmd_delete,
+    "delete": _cmd_delete, "watch": _cmd_watch,
 }
 
 

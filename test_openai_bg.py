@@ -14,6 +14,7 @@ import http.client
 import json
 import logging
 import os
+import re
 import shutil
 import signal
 import socket
@@ -5041,6 +5042,127 @@ def test_module_level_many_jobs(api, monkeypatch):
     monkeypatch.setenv("OPENAI_BASE_URL", api.url + "/v1")
     assert [o.response_id for o in openai_bg.as_completed(["a"])] == ["a"]
     assert openai_bg.wait_many(["a"])["a"].completed
+
+
+# -- many jobs from the command line ------------------------------------------
+
+def test_cli_wait_for_several_jobs(api):
+    plan = {"a": ("completed", 2), "b": ("failed", 4), "c": ("completed", 6)}
+
+    def wait(*args):
+        Jobs(api, plan)  # every job starts afresh
+        return cli(api, "wait", *args, "--interval", "0.05")
+    done = wait("c", "a", "b")
+    assert done.returncode == 1  # not all completed
+    assert done.stdout == ("== a: completed ==\nanswer a\n== b: failed ==\nanswer b\n"
+                           "== c: completed ==\nanswer c\n")
+    assert "openai-bg: a ended completed (1 of 3)" in done.stderr
+    lines = [json.loads(x) for x in wait("a", "c", "--json").stdout.splitlines()]
+    assert [(x["id"], x["status"], x["text"]) for x in lines] == [
+        ("a", "completed", "answer a"), ("c", "completed", "answer c")]
+    assert lines[0]["raw"]["id"] == "a" and lines[0]["error"] is None
+    first = wait("c", "a", "--any")
+    assert (first.returncode, first.stdout) == (0, "== a: completed ==\nanswer a\n")
+    fast = wait("c", "b", "--fail-fast")
+    assert (fast.returncode, fast.stdout) == (1, "== b: failed ==\nanswer b\n")
+    assert wait("a", "c").returncode == 0
+
+
+def test_cli_wait_for_several_jobs_times_out_and_cancels(api):
+    Jobs(api, {"a": ("completed", 1), "slow": ("completed", None)})
+    done = cli(api, "wait", "a", "slow", "--interval", "0.05", "--timeout", "0.5",
+               "--cancel-on-timeout")
+    assert done.returncode == 5
+    assert "1 of 2 still pending after" in done.stderr and "slow; cancelled" in done.stderr
+    assert api.paths("POST") == ["/v1/responses/slow/cancel"]
+    assert cli(api, "wait", "a", "slow", "--stream").returncode == 2
+
+
+def test_watch_off_a_terminal_prints_each_change_with_a_time(api, monkeypatch, capsys):
+    Jobs(api, {"a": ("completed", 2), "b": ("failed", 3)})
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    code = openai_bg.main(["watch", "a", "b", "--interval", "0.05",
+                           "--base-url", api.url + "/v1"])
+    out, err = capsys.readouterr()
+    assert code == 1  # b failed
+    changes = [line.split(" ") for line in out.splitlines()]
+    assert sorted((rid, status) for _, rid, status in changes) == [
+        ("a", "completed"), ("a", "in_progress"), ("b", "failed"), ("b", "in_progress")]
+    assert changes.index([changes[0][0], "a", "in_progress"]) < \
+        [c[1:] for c in changes].index(["a", "completed"])
+    assert all(re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$", stamp)
+               for stamp, _, _ in changes)
+    code = openai_bg.main(["watch", "a", "--json", "--interval", "0.05",
+                           "--base-url", api.url + "/v1"])
+    out, _ = capsys.readouterr()
+    assert code == 0
+    assert [json.loads(x)["status"] for x in out.splitlines()] == ["completed"]
+
+
+def test_watch_heartbeat_off_a_terminal():
+    lines = []
+
+    class Console:
+        out = None
+
+        def print_text(self, text):
+            lines.append(text)
+    board = openai_bg._Board(["a", "b"], None, Console(), False)
+    board.update(convert(body("in_progress", rid="a")))
+    board.tick()
+    assert len(lines) == 1  # the change; no heartbeat within the minute
+    board.last_line -= 61
+    board.tick()
+    assert lines[-1].endswith(" 2 of 2 jobs still running\n")
+    board.tick()
+    assert len(lines) == 2  # at most one a minute
+
+
+def test_watch_without_ids_watches_the_journals_unfinished_jobs(api, monkeypatch, capsys):
+    monkeypatch.setenv("OPENAI_API_KEY", KEY)
+    Jobs(api, {"r1": ("completed", 2), "r2": ("completed", 1)})
+    journal = openai_bg.Journal()
+    journal.track("r1")
+    journal.track("r2")
+    journal._gone("r2", "expired")
+    assert openai_bg.main(["watch", "--interval", "0.05", "--base-url", api.url + "/v1"]) == 0
+    out, _ = capsys.readouterr()
+    assert " r1 completed" in out and " r2 " not in out
+    assert openai_bg.main(["watch", "--base-url", api.url + "/v1"]) == 0
+    assert "no unfinished job" in capsys.readouterr()[1]
+
+
+def test_watch_on_a_narrow_terminal_redraws_in_place(api):
+    import fcntl
+    import pty
+    import struct
+    import termios
+    Jobs(api, {"resp_first_with_a_long_id": ("completed", 3), "resp_b": ("completed", 6)})
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 40, 0, 0))
+    env = dict(os.environ, OPENAI_API_KEY=KEY, OPENAI_BASE_URL=api.url + "/v1")
+    proc = subprocess.Popen([sys.executable, "openai_bg.py", "watch", "resp_first_with_a_long_id",
+                             "resp_b", "--interval", "0.05"], cwd=HERE, env=env,
+                            stdout=slave, stderr=subprocess.PIPE)
+    os.close(slave)
+    proc.communicate(timeout=30)
+    screen = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        screen += chunk
+    os.close(master)
+    text = screen.decode()
+    assert proc.returncode == 0
+    assert "\x1b[3F" in text  # back up over the three rows drawn: redrawn in place
+    rows = [re.sub(r"\x1b\[[0-9]*[A-Za-z]", "", row) for row in text.split("\r\n")]
+    assert rows and all(len(row) <= 39 for row in rows)  # fitted to 40 columns
+    assert "openai-bg watch: 2 of 2 ended" in text
+    assert "[x] resp_b" in text
 
 
 ###############################################################################
