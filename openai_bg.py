@@ -2280,20 +2280,29 @@ class Journal:
 
     # -- what a journaled client writes -------------------------------------
 
+    def find(self, body: JSONDict) -> List[JournalEntry]:
+        """The jobs created with this create body, newest first - whether
+        they streamed or asked for reasoning summaries or not (``run
+        --each`` finds what an earlier run of a prompt started)."""
+        wanted = _create_identity(body)
+        rows = self._read("SELECT %s, request FROM jobs JOIN bodies USING "
+                          "(key) WHERE model = ? AND title = ? ORDER BY "
+                          "created_at DESC, key DESC" % _JOURNAL_COLUMNS,
+                          [_redact(str(body.get("model"))),
+                           _journal_title(body)])
+        return [_journal_entry(row[:-1]) for row in rows
+                if _create_identity(_loads_or_none(row[-1] or "{}")) == wanted]
+
     def _before_create(self, client: Client, body: JSONDict) -> int:
         """The row of a create about to be sent; its local key."""
         import urllib.parse
         text = _redact(json.dumps(body, allow_nan=False))
-        title = body.get("input")
-        if not isinstance(title, str):
-            title = json.dumps(title)[:1000]
         return self._write(
             ("INSERT INTO jobs (status, created_at, host, organization, "
              "project, model, title) VALUES ('creating', ?, ?, ?, ?, ?, ?)",
              [time.time(), urllib.parse.urlsplit(client.base_url).hostname,
               client.organization, client.project,
-              _redact(str(body["model"])),
-              _redact(" ".join(title.split())[:200])]),
+              _redact(str(body["model"])), _journal_title(body)]),
             ("INSERT INTO bodies (key, request) VALUES (last_insert_rowid(), "
              "?)", [text]), lastrowid=True)
 
@@ -2404,6 +2413,25 @@ class Journal:
                 return count
         except sqlite3.Error as exc:
             raise _journal_error(self.path, exc) from None
+
+
+def _journal_title(body: JSONDict) -> str:
+    """A job's title: its input's first 200 characters, on one line."""
+    title = body.get("input")
+    if not isinstance(title, str):
+        title = json.dumps(title)[:1000]
+    return _redact(" ".join(title.split())[:200])
+
+
+def _create_identity(body: object) -> str:
+    """What makes two creates the same job for ``find``: the body with the
+    defaults a create adds, less how it was followed."""
+    if not isinstance(body, dict):
+        return ""
+    same = {k: v for k, v in body.items() if k not in ("stream", "reasoning")}
+    same.setdefault("background", True)
+    same.setdefault("store", True)
+    return _redact(json.dumps(same, sort_keys=True, default=str))
 
 
 def _make_private_file(path: str) -> None:
@@ -4168,9 +4196,28 @@ def _wait_options(sub: argparse.ArgumentParser) -> None:
                      help="cancel the job when --timeout passes")
 
 
-def _create_options(sub: argparse.ArgumentParser) -> None:
+def _prompt_argument(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("input", metavar="INPUT",
                      help="the prompt, or - to read it from stdin (UTF-8)")
+
+
+def _run_prompt_argument(sub: argparse.ArgumentParser) -> None:
+    sub.add_argument("input", metavar="INPUT", nargs="?",
+                     help="the prompt, or - to read it from stdin (UTF-8); "
+                          "or --each FILE")
+    sub.add_argument("--each", metavar="FILE",
+                     help="one job per non-empty line of FILE (- for stdin; "
+                          "a line that is a JSON object gives that job's "
+                          "parameters with its input); a re-run resumes")
+    sub.add_argument("--parallel", type=_count_option, default=4,
+                     metavar="N", help="with --each: at most N jobs running "
+                                       "at once (default 4)")
+    sub.add_argument("--out", default=".", metavar="DIR",
+                     help="with --each: where each answer is written, as "
+                          "LINE-SLUG.md and .json (default: .)")
+
+
+def _create_options(sub: argparse.ArgumentParser) -> None:
     sub.add_argument("--model", required=True,
                      help="e.g. o3-deep-research, o4-mini-deep-research")
     sub.add_argument("--instructions", help="system instructions")
@@ -4264,7 +4311,7 @@ def _jobs_options(sub: argparse.ArgumentParser) -> None:
 _CLI_COMMANDS = (
     ("create", "start a background response and print its id",
      "openai-bg create --model o3-deep-research --tool web_search_preview "
-     "'Survey of ...'", (_create_options,)),
+     "'Survey of ...'", (_prompt_argument, _create_options)),
     ("poll", "print a response's current state once",
      "openai-bg poll resp_123 --json", (_id_argument,)),
     ("wait", "wait for responses to finish and print them",
@@ -4277,7 +4324,8 @@ _CLI_COMMANDS = (
     ("run", "create a response, follow it live and print it (Ctrl-C "
             "cancels the job)",
      "openai-bg run --model o4-mini-deep-research --tool web_search_preview "
-     "'Question'", (_create_options, _wait_options, _run_options)),
+     "'Question'", (_run_prompt_argument, _create_options, _wait_options,
+                    _run_options)),
     ("listen", "receive OpenAI webhooks and print each verified event as "
                "one JSON line",
      "openai-bg listen --port 8000 --fetch | while read -r ev; do ...; done",
@@ -4347,9 +4395,14 @@ def _cli_create_params(args: argparse.Namespace, console: _Console
     text = _read_prompt(console) if args.input == "-" else args.input
     if not text.strip():
         raise _UsageError("the prompt (INPUT) is empty")
+    return dict(_cli_base_params(args), input=text)
+
+
+def _cli_base_params(args: argparse.Namespace) -> JSONDict:
+    """The create parameters the options give (all but the input)."""
     if not args.model.strip():
         raise _UsageError("--model is empty")
-    params: JSONDict = {"model": args.model, "input": text}
+    params: JSONDict = {"model": args.model}
     if args.instructions:
         params["instructions"] = args.instructions
     if args.tool:
@@ -4541,6 +4594,11 @@ def _cmd_watch(args: argparse.Namespace, console: _Console) -> int:
 
 
 def _cmd_run(args: argparse.Namespace, console: _Console) -> int:
+    if (args.input is None) == (args.each is None):
+        raise _UsageError("run wants a prompt (INPUT) or --each FILE, "
+                          "not both or neither")
+    if args.each is not None:
+        return _run_each(args, console)
     params = _cli_create_params(args, console)
     client = _cli_client(args, console)
     progress = console.progress(announce=True)
@@ -4578,6 +4636,175 @@ def _cmd_run(args: argparse.Namespace, console: _Console) -> int:
         return EXIT_INTERRUPTED
     args.response_id = result.response_id
     return _cli_finished(result, args, console)
+
+
+# -- run --each: one job per line, resumable -----------------------------------
+
+class _Line:
+    """One prompt of ``run --each``: its line number, create body and
+    output files, and the job that answers it."""
+
+    def __init__(self, number: int, params: JSONDict, out: str) -> None:
+        self.number = number
+        self.params = params
+        slug = "-".join(re.findall(r"[a-z0-9]+", str(params["input"]).lower()))
+        self.path = os.path.join(out, "%d-%s" % (number, slug[:40].strip("-")
+                                                 or "prompt"))
+        self.response_id: Optional[str] = None
+
+
+def _run_each(args: argparse.Namespace, console: _Console) -> int:
+    """``run --each FILE``: a job per line, at most ``--parallel`` at
+    once, each answer written as it ends.  What the journal shows as
+    completed is not created again (its files are written if missing),
+    what is running is waited for, what failed is created again."""
+    lines = _each_lines(args, console)
+    client = _cli_client(args, console)
+    if client.journal is None:
+        console.say("openai-bg: warning: without the journal a re-run "
+                    "cannot resume; every line is created")
+    todo: Deque[_Line] = collections.deque()
+    running: Dict[str, _Line] = {}
+    stuck = 0
+    for line in lines:
+        stuck += _resume(line, client, todo, running, console)
+    board = _Board([], client.journal, console, False, to_stderr=True)
+    board.start()
+    failed = 0
+    try:
+        failed = _each_loop(client, args, todo, running, board, console)
+    except KeyboardInterrupt:
+        board.stop()
+        for response_id in [] if args.no_cancel else list(running):
+            _cancel_saying(client, response_id, console)
+        console.say("openai-bg: interrupted; %d job%s %s; run the same "
+                    "command again to go on" % (
+                        len(running), _plural(len(running)),
+                        "left running" if args.no_cancel else "cancelled"))
+        return EXIT_INTERRUPTED
+    board.stop()
+    return EXIT_OK if not failed and not stuck else EXIT_NOT_COMPLETED
+
+
+def _each_lines(args: argparse.Namespace, console: _Console) -> List[_Line]:
+    if args.each == "-":
+        text = _read_prompt(console)
+    else:
+        try:
+            with open(args.each, "rb") as file:
+                text = file.read().decode("utf-8-sig")
+        except (OSError, UnicodeError) as exc:
+            raise _UsageError("--each %s: %s" % (args.each, exc)) from None
+    base = _cli_base_params(args)
+    if not args.no_summaries and "reasoning" not in base:
+        base["reasoning"] = {"summary": "auto"}
+    os.makedirs(args.out, exist_ok=True)
+    lines = []
+    for number, raw in enumerate(text.splitlines(), 1):
+        if not raw.strip():
+            continue
+        extra = _loads_or_none(raw) if raw.lstrip().startswith("{") else None
+        if isinstance(extra, dict):
+            if not isinstance(extra.get("input"), (str, list)):
+                raise _UsageError("--each %s, line %d: a JSON line needs an "
+                                  "\"input\"" % (args.each, number))
+            lines.append(_Line(number, dict(base, **extra), args.out))
+        else:
+            lines.append(_Line(number, dict(base, input=raw.strip()),
+                               args.out))
+    if not lines:
+        raise _UsageError("--each %s holds no prompt" % args.each)
+    return lines
+
+
+def _resume(line: _Line, client: Client, todo: Deque[_Line],
+            running: Dict[str, _Line], console: _Console) -> int:
+    """Where a line stands after an earlier run; 1 if it is stuck."""
+    found = client.journal.find(line.params) if client.journal else []
+    entry = found[0] if found else None
+    if entry is None or entry.status in ("failed", "cancelled", "incomplete",
+                                         "expired", "deleted"):
+        todo.append(line)
+    elif entry.response_id is None:  # it may have started a job: never twice
+        console.say("openai-bg: line %d: a create at %s may or may not have "
+                    "started a job, and none has its id; not created again "
+                    "(check the dashboard)" % (line.number, time.strftime(
+                        "%Y-%m-%d %H:%M:%S", time.localtime(entry.created_at))))
+        return 1
+    elif entry.status == "completed":
+        line.response_id = entry.response_id
+        full = client.journal.get(entry.response_id) if client.journal \
+            else None
+        if full is not None and full.response is not None:
+            _write_answer(line, full.response)
+        else:
+            running[entry.response_id] = line  # its answer is polled
+    else:
+        running[entry.response_id] = line
+    return 0
+
+
+def _each_loop(client: Client, args: argparse.Namespace, todo: Deque[_Line],
+               running: Dict[str, _Line], board: _Board,
+               console: _Console) -> int:
+    failed = 0
+    for response_id in running:
+        board.add(response_id)
+    while todo or running:
+        while todo and len(running) < max(1, args.parallel):
+            line = todo.popleft()
+            created = _create_line(client, line, console)
+            if created is None:
+                failed += 1
+                continue
+            running[created] = line
+            board.add(created)
+        for outcome in client.as_completed(list(running),
+                                           poll_interval=args.interval,
+                                           on_update=board.update):
+            line = running.pop(outcome.response_id)
+            if outcome.response is not None:
+                _write_answer(line, outcome.response)
+            if not outcome.completed:
+                failed += 1
+                console.say("openai-bg: line %d (%s) ended %s" % (
+                    line.number, outcome.response_id,
+                    outcome.status or outcome.error))
+            break  # start the next one, then wait again
+    return failed
+
+
+def _create_line(client: Client, line: _Line,
+                 console: _Console) -> Optional[str]:
+    with _HeldInterrupts(second_stops=True):  # the id, then the interrupt
+        try:
+            try:
+                created = client.create_response(**line.params)
+            except BadRequestError as exc:
+                if "reasoning" not in line.params or not _names_reasoning(exc):
+                    raise
+                line.params = {k: v for k, v in line.params.items()
+                               if k != "reasoning"}
+                created = client.create_response(**line.params)
+        except APIError as exc:
+            console.say("openai-bg: line %d: %s" % (line.number, exc))
+            return None
+    line.response_id = created.response_id
+    return created.response_id
+
+
+def _write_answer(line: _Line, response: LlmResponse) -> None:
+    """``N-slug.md`` (the answer and its sources) and ``N-slug.json``,
+    each written whole (a kill mid-write leaves no half file)."""
+    sources = _sources_text(response)
+    for suffix, text in ((".md", (response.text.rstrip("\n") + "\n"
+                                  if response.text else "") + sources),
+                         (".json", json.dumps(_json_document(response),
+                                              indent=2) + "\n")):
+        temporary = line.path + suffix + ".part"
+        with open(temporary, "w", encoding="utf-8") as file:
+            file.write(text)
+        os.replace(temporary, line.path + suffix)
 
 
 def _run_job(client: Client, args: argparse.Namespace, params: JSONDict,
@@ -4951,14 +5178,7 @@ class _Console:
             self.print_json(response)
             return
         text = response.text.rstrip("\n") + "\n" if response.text else ""
-        seen: Dict[str, str] = {}
-        for source in response.citations:
-            if source.uri and source.uri not in seen:
-                seen[source.uri] = source.title or source.uri
-        if seen:
-            text += "\nSources:\n" + "".join(
-                "%d. %s\n   %s\n" % (number, title, uri)
-                for number, (uri, title) in enumerate(seen.items(), 1))
+        text += _sources_text(response)
         if text:
             self.print_text(text)
 
@@ -5145,24 +5365,36 @@ class _Board:
     with ``--json`` one object per status change."""
 
     def __init__(self, ids: List[str], journal: Optional[Journal],
-                 console: _Console, as_json: bool) -> None:
-        self.ids = ids
+                 console: _Console, as_json: bool,
+                 to_stderr: bool = False) -> None:
+        self.ids: List[str] = []
+        self.journal = journal
         self.console = console
         self.as_json = as_json
-        self.stream = console.out
+        self.to_stderr = to_stderr
+        self.stream = console.err if to_stderr else console.out
         self.live = not as_json and bool(
             getattr(self.stream, "isatty", lambda: False)())
         self.start_time = time.monotonic()
-        self.status: Dict[str, str] = {rid: "?" for rid in ids}
+        self.status: Dict[str, str] = {}
         self.about: Dict[str, Tuple[str, str]] = {}
-        for rid in ids:
-            entry = journal.get(rid) if journal is not None else None
-            self.about[rid] = ((entry.model or "-") if entry else "-",
-                               (entry.title or "") if entry else "")
         self.lock = threading.RLock()
+        for rid in ids:
+            self.add(rid)
         self.drawn = 0
         self.last_line = self.start_time
         self.stopped = threading.Event()
+
+    def add(self, response_id: str) -> None:
+        """Show one more job (its model and title from the journal)."""
+        entry = self.journal.get(response_id) if self.journal else None
+        with self.lock:
+            if response_id not in self.status:
+                self.ids.append(response_id)
+                self.status[response_id] = "?"
+                self.about[response_id] = (
+                    (entry.model or "-") if entry else "-",
+                    (entry.title or "") if entry else "")
 
     def start(self) -> None:
         threading.Thread(target=self._clock, daemon=True,
@@ -5207,7 +5439,10 @@ class _Board:
 
     def _say(self, line: str) -> None:
         self.last_line = time.monotonic()
-        self.console.print_text(_one_line(line) + "\n")
+        if self.to_stderr:
+            self.console.say(line)
+        else:
+            self.console.print_text(_one_line(line) + "\n")
 
     def draw(self) -> None:
         if not self.live or self.stream is None:
@@ -5245,6 +5480,19 @@ class _Board:
             more = len(rows) - (room - 2)
             rows = rows[:room - 2] + ["... and %d more" % more]
         return [header] + rows
+
+
+def _sources_text(response: LlmResponse) -> str:
+    """The cited sources as a numbered list (each URL once)."""
+    seen: Dict[str, str] = {}
+    for source in response.citations:
+        if source.uri and source.uri not in seen:
+            seen[source.uri] = source.title or source.uri
+    if not seen:
+        return ""
+    return "\nSources:\n" + "".join(
+        "%d. %s\n   %s\n" % (number, title, uri)
+        for number, (uri, title) in enumerate(seen.items(), 1))
 
 
 def _utc_now() -> str:

@@ -5165,6 +5165,105 @@ def test_watch_on_a_narrow_terminal_redraws_in_place(api):
     assert "[x] resp_b" in text
 
 
+class Batch:
+    """A FakeAPI playing the API for ``run --each``: creates number the jobs
+    and record their inputs; a job completes once the test releases it."""
+
+    def __init__(self, api):
+        self.inputs = []
+        self.released = 0  # the first N jobs created may complete
+        self.lock = threading.Lock()
+        api.on("POST", "/v1/responses", self.create)
+        api.fallback = self.poll
+
+    def create(self, rec):
+        with self.lock:
+            self.inputs.append(rec.json()["input"])
+            rid = "resp_%d" % (len(self.inputs) - 1)
+        return reply(200, body("queued", rid=rid))
+
+    def poll(self, rec):
+        rid = rec.path.split("?")[0].rsplit("/", 1)[1]
+        number = int(rid.split("_")[1])
+        if rec.path.endswith("/cancel"):
+            return reply(200, body("cancelled", rid=rec.path.split("/")[-2]))
+        if number < self.released:
+            return reply(200, body("completed", rid=rid, output=[
+                message("answer to " + self.inputs[number])]))
+        return reply(200, body("in_progress", rid=rid))
+
+
+def test_run_each_killed_halfway_resumes_without_creating_twice(api, tmp_path):
+    batch = Batch(api)
+    prompts = ["Question number %d about fusion" % n for n in range(1, 21)]
+    questions = tmp_path / "questions.txt"
+    questions.write_text("\n".join(prompts[:5] + [""] + prompts[5:]) + "\n")
+    out = tmp_path / "answers"
+    env = dict(os.environ, OPENAI_API_KEY=KEY, OPENAI_BASE_URL=api.url + "/v1")
+    command = [sys.executable, "openai_bg.py", "run", "--model", "o3-deep-research",
+               "--each", str(questions), "--parallel", "4", "--out", str(out),
+               "--interval", "0.05", "--no-summaries"]
+    batch.released = 10
+    proc = subprocess.Popen(command, cwd=HERE, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 30
+    while (len(list(out.glob("*.md"))) < 10 or len(batch.inputs) < 14) and \
+            time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)  # four more running, none released: it waits
+    proc.kill()
+    proc.communicate(timeout=30)
+    assert len(list(out.glob("*.md"))) == 10 and len(batch.inputs) == 14
+    batch.released = 1000
+    done = subprocess.run(command, cwd=HERE, env=env, capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert sorted(batch.inputs) == sorted(prompts)  # each prompt created once
+    assert len(list(out.glob("*.md"))) == len(list(out.glob("*.json"))) == 20
+    first = out / "1-question-number-1-about-fusion.md"
+    assert first.read_text() == "answer to Question number 1 about fusion\n"
+    assert (out / "7-question-number-6-about-fusion.md").exists()  # line numbers
+    document = json.loads((out / "1-question-number-1-about-fusion.json").read_text())
+    assert document["raw"]["status"] == "completed"
+    listed = cli(api, "jobs", "--all", "--json")
+    statuses = [json.loads(x)["status"] for x in listed.stdout.splitlines()]
+    assert statuses == ["completed"] * 20
+    again = subprocess.run(command, cwd=HERE, env=env, capture_output=True, text=True,
+                           timeout=60)
+    assert again.returncode == 0 and len(batch.inputs) == 20  # nothing left to do
+
+
+def test_run_each_lines_resume_rules_and_failures(api, tmp_path):
+    batch = Batch(api)
+    batch.released = 1000
+    questions = tmp_path / "q.txt"
+    questions.write_text('plain question\n{"input": "json question", "max_tool_calls": 3}\n')
+    env = {"OPENAI_BG_JOURNAL": str(tmp_path / "j.sqlite3")}
+    args = ["run", "--model", "m", "--each", str(questions), "--out", str(tmp_path / "o"),
+            "--interval", "0.05"]
+    assert cli(api, *args, env=env).returncode == 0
+    assert [r.json().get("max_tool_calls") for r in api.requests if r.method == "POST"] == [
+        None, 3]
+    assert all(r.json()["reasoning"] == {"summary": "auto"}
+               for r in api.requests if r.method == "POST")
+    import sqlite3
+    db = sqlite3.connect(str(tmp_path / "j.sqlite3"))  # an earlier job failed,
+    db.execute("UPDATE jobs SET status = 'failed' WHERE response_id = 'resp_0'")
+    db.execute("UPDATE jobs SET status = 'creating', response_id = NULL "  # one is unnamed
+               "WHERE response_id = 'resp_1'")
+    db.commit()
+    db.close()
+    done = cli(api, *args, env=env)
+    assert done.returncode == 1  # the unnamed create is never sent twice
+    assert "line 2: a create at" in done.stderr and "not created again" in done.stderr
+    assert batch.inputs == ["plain question", "json question", "plain question"]
+    assert cli(api, "run", "--model", "m", "q", "--each", str(questions)).returncode == 2
+    assert cli(api, "run", "--model", "m").returncode == 2
+    bad = tmp_path / "bad.txt"
+    bad.write_text('{"no_input": 1}\n')
+    assert "line 1" in cli(api, "run", "--model", "m", "--each", str(bad)).stderr
+
+
 ###############################################################################
 # The journal: every job this library starts, findable from a later process
 ###############################################################################
