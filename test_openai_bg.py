@@ -4983,22 +4983,27 @@ def test_a_429_slows_the_whole_batch(api):
     c = make_client(api.url + "/v1", max_retries=0)
     assert len(list(c.as_completed(sorted(jobs.plan), poll_interval=0.05))) == 4
     every_poll = sorted(t for polls in jobs.polls.values() for t in polls)
-    during = [t for t in every_poll if limited[0] + 0.01 < t < limited[0] + 0.38]
+    # (Polls already on their way when the 429 was sent may still arrive.)
+    during = [t for t in every_poll if limited[0] + 0.1 < t < limited[0] + 0.38]
     assert limited and during == []  # no job was polled during the pause
 
 
 def test_wait_many_returns_when_asked(api):
-    Jobs(api, {"a": ("completed", 2), "b": ("failed", 3), "c": ("completed", 5),
-               "d": ("completed", None)})
+    plan = {"a": ("completed", 2), "b": ("failed", 4), "c": ("completed", 6),
+            "d": ("completed", None)}
     c = make_client(api.url + "/v1")
-    first = c.wait_many(["c", "a", "b"], return_when="first", poll_interval=0.05)
+
+    def wait_many(ids, **kwargs):
+        Jobs(api, plan)  # every job starts afresh
+        return c.wait_many(ids, poll_interval=0.05, **kwargs)
+    first = wait_many(["c", "a", "b"], return_when="first")
     assert list(first) == ["a"]
-    failure = c.wait_many(["c", "a", "b"], return_when="first_failure", poll_interval=0.05)
+    failure = wait_many(["c", "a", "b"], return_when="first_failure")
     assert list(failure) == ["a", "b"] and failure["b"].status == "failed"
-    everything = c.wait_many(["c", "a", "b"], poll_interval=0.05)
+    everything = wait_many(["c", "a", "b"])
     assert list(everything) == ["c", "a", "b"]  # in the order given
     with pytest.raises(openai_bg.WaitTimeoutError) as info:
-        c.wait_many(["a", "d"], timeout=0.3, poll_interval=0.05, cancel_on_timeout=True)
+        wait_many(["a", "d"], timeout=0.3, cancel_on_timeout=True)
     assert info.value.cancelled is True
     assert api.paths("POST") == ["/v1/responses/d/cancel"]
 
