@@ -1015,6 +1015,167 @@ def journal_targets(journal):
             ("openai-bg jobs on the big journal < 150 ms", journal["listing"]["jobs"] < 0.15)]
 
 
+# --- many jobs: one as_completed against a thread per job --------------------
+
+MANY_SERVER = r"""
+import json, random, sys, threading, time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+count, spread = %(count)d, %(spread)r
+ends = [random.Random(n).random() * spread for n in range(count)]
+state = {"start": None, "polls": 0, "open": 0, "most_open": 0, "connections": 0}
+noticed = {}
+lock = threading.Lock()
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    def log_message(self, *args):
+        pass
+    def setup(self):
+        super().setup()
+        with lock:
+            state["open"] += 1
+            state["connections"] += 1
+            state["most_open"] = max(state["most_open"], state["open"])
+    def finish(self):
+        super().finish()
+        with lock:
+            state["open"] -= 1
+    def do_GET(self):
+        now = time.monotonic()
+        if self.path == "/start":
+            with lock:
+                state.update(start=now, polls=0, connections=state["open"],
+                             most_open=state["open"])
+                noticed.clear()
+            return self.answer({"ok": True})
+        if self.path == "/stats":
+            with lock:
+                late = [[ends[n], noticed[n] - state["start"] - ends[n]] for n in noticed]
+                return self.answer(dict(state, late=late, ends=ends))
+        n = int(self.path.rsplit("_", 1)[1])
+        with lock:
+            state["polls"] += 1
+            done = now - state["start"] >= ends[n]
+            if done and n not in noticed:
+                noticed[n] = now
+        self.answer({"id": "job_%%d" %% n, "object": "response",
+                     "status": "completed" if done else "in_progress",
+                     "output": [], "background": True})
+    def answer(self, value):
+        data = json.dumps(value).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+class Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 1024
+httpd = Server(("127.0.0.1", 0), Handler)
+print(httpd.server_address[1], flush=True)
+httpd.serve_forever()
+"""
+
+MANY_CLIENT = """
+import threading, urllib.request, openai_bg
+count = %(count)d
+ids = ["job_%%d" %% n for n in range(count)]
+client = openai_bg.Client(api_key="sk-bench", base_url=BASE)
+most = [0]
+stop = threading.Event()
+def sample():
+    while not stop.wait(0.02):
+        most[0] = max(most[0], threading.active_count() - 2)  # less main and sampler
+threading.Thread(target=sample, daemon=True).start()
+urllib.request.urlopen(BASE.rsplit("/v1", 1)[0] + "/start").read()
+started, cpu = time.monotonic(), time.process_time()
+seen = []
+if %(batch)r:
+    for outcome in client.as_completed(ids):
+        seen.append(outcome.response_id)
+else:
+    def wait(rid):
+        client.wait_response(rid)
+        seen.append(rid)
+    threads = [threading.Thread(target=wait, args=(rid,)) for rid in ids]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+cpu, elapsed = time.process_time() - cpu, time.monotonic() - started
+stop.set()
+stats = json.loads(urllib.request.urlopen(BASE.rsplit("/v1", 1)[0] + "/stats").read())
+print(json.dumps({"cpu": cpu, "elapsed": elapsed, "threads": most[0], "reported": len(seen),
+                  "unique": len(set(seen)), "stats": stats}))
+"""
+
+
+def single_schedule_polls(end):
+    """Polls one wait_response makes for a job that ends ``end`` s in."""
+    t, polls = 0.0, 1
+    while t < end:
+        t += min(30.0, max(1.0, 0.1 * t))
+        polls += 1
+    return polls
+
+
+def measure_many(quick):
+    count, spread = (50, 3.0) if quick else (1000, 60.0)
+    results = {}
+    for way in ("batch", "threads"):
+        proc = subprocess.Popen([sys.executable, "-c", MANY_SERVER % {
+            "count": count, "spread": spread}], stdout=subprocess.PIPE, text=True)
+        port = int(proc.stdout.readline())
+        try:
+            results[way] = run_snippet(sys.executable, "http://127.0.0.1:%d/v1" % port,
+                                       MANY_CLIENT % {"count": count,
+                                                      "batch": way == "batch"})
+        finally:
+            proc.terminate()
+            proc.wait()
+    ends = results["batch"]["stats"]["ends"]
+    results["schedule_polls"] = sum(single_schedule_polls(end) for end in ends)
+    results["count"] = count
+    return results
+
+
+def report_many(many):
+    print("\nmany jobs: %d jobs ending at random within %s, one as_completed (defaults) "
+          "against one wait_response thread per job" % (
+              many["count"], "60 s" if many["count"] == 1000 else "3 s"))
+    print("%-44s %16s %16s" % ("", "as_completed", "thread per job"))
+    for label, key in (("CPU time", "cpu"), ("wall time", "elapsed")):
+        print("%-44s %16s %16s" % (label, fmt_time(many["batch"][key]),
+                                   fmt_time(many["threads"][key])))
+    for label, pick in (("threads at most", lambda r: r["threads"]),
+                        ("connections open at most", lambda r: r["stats"]["most_open"]),
+                        ("connections opened", lambda r: r["stats"]["connections"]),
+                        ("polls", lambda r: r["stats"]["polls"]),
+                        ("jobs reported (unique)", lambda r: "%d (%d)" % (
+                            r["reported"], r["unique"]))):
+        print("%-44s %16s %16s" % (label, pick(many["batch"]), pick(many["threads"])))
+    late = many["batch"]["stats"]["late"]
+    worst = max((lateness / max(1.5, 0.12 * end), lateness) for end, lateness in late)
+    print("%-44s %16d" % ("sum of the single-job schedules' polls", many["schedule_polls"]))
+    print("%-44s %16s" % ("worst lateness / max(1.5 s, 12 % of age)", "%.2f (%.2f s)" % worst))
+
+
+def many_targets(many):
+    batch, threads = many["batch"], many["threads"]
+    late = batch["stats"]["late"]
+    return [
+        ("as_completed: every job reported exactly once",
+         batch["reported"] == batch["unique"] == many["count"]),
+        ("as_completed: each noticed within max(1.5 s, 12 % of age)",
+         all(lateness <= max(1.5, 0.12 * end) for end, lateness in late)),
+        ("as_completed: threads and connections <= 8 + 2",
+         batch["threads"] <= 10 and batch["stats"]["most_open"] <= 10),
+        ("as_completed: polls within 5 % of the single schedules",
+         abs(batch["stats"]["polls"] / many["schedule_polls"] - 1) <= 0.05),
+        ("as_completed: CPU <= 1.2x a thread per job", batch["cpu"] <= 1.2 * threads["cpu"]),
+    ]
+
+
 # --- the report -------------------------------------------------------------
 
 def fmt_time(seconds):
@@ -1031,7 +1192,7 @@ def fmt_ratio(value, floor):
     return "-" if value is None else "%.2fx" % (value / floor)
 
 
-PARTS = ("poll", "tls", "stream", "listen", "journal")
+PARTS = ("poll", "tls", "stream", "listen", "journal", "many")
 
 
 def main(argv=None):
@@ -1087,6 +1248,10 @@ def main(argv=None):
         journal = measure_journal(quick)
         report_journal(journal)
         targets += journal_targets(journal)
+    if "many" in parts:
+        many = measure_many(quick)
+        report_many(many)
+        targets += many_targets(many)
     print()
     for name, met in targets:
         print("target %-48s %s" % (name, "met" if met else "MISSED"))
