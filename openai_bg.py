@@ -22,17 +22,21 @@ Results are :class:`LlmResponse` dataclasses shaped like the ``LlmResponse`` of
 the adk-rust reference implementation; ``to_dict()`` gives its exact JSON.
 Scripts call the module-level functions, which share one :class:`Client` built
 from the environment (``OPENAI_API_KEY``, ``OPENAI_BASE_URL`` ...);
-applications build their own :class:`Client`.  Webhook deliveries are checked
-with :func:`verify_webhook` / :func:`unwrap_webhook`.
+applications build their own :class:`Client`.  Many jobs at once:
+:func:`as_completed` / :func:`wait_many`.  ``Client(journal=True)`` records
+every job in a local SQLite :class:`Journal`, so that no id dies with its
+process.  Webhook deliveries are checked with :func:`verify_webhook` /
+:func:`unwrap_webhook`.
 
 Run ``python openai_bg.py --help`` for the command-line tool.
 
 The file reads top to bottom: constants, errors, data types, the
-:class:`Client`, the module-level functions, streams, webhooks; then the
-internals (conversion, redaction, the retry policy, the transport) and last
-the command line.  Each rule lives in one named place: the retry policy in
-:func:`_retry_decision`, "pending or final" in :data:`PENDING_STATUSES`,
-redaction in :func:`_redact`, every socket in :class:`_Transport`.
+:class:`Client`, the module-level functions, streams, waiting (one job, then
+many), webhooks, the journal; then the internals (conversion, redaction, the
+retry policy, the transport) and last the command line.  Each rule lives in
+one named place: the retry policy in :func:`_retry_decision`, "pending or
+final" in :data:`PENDING_STATUSES`, redaction in :func:`_redact`, every
+socket in :class:`_Transport`.
 
 License: MIT.
 """
@@ -51,7 +55,7 @@ import time
 from dataclasses import dataclass, field, fields
 from enum import Enum
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 __all__ = [
     # client and module-level functions

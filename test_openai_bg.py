@@ -5803,7 +5803,7 @@ print(json.dumps(new))
         assert outside == []
     assert "openai_bg" in new
     # Heavy modules are imported on first use, not at import time.
-    for heavy in ("urllib.request", "http.client", "ssl", "argparse"):
+    for heavy in ("urllib.request", "http.client", "ssl", "argparse", "sqlite3", "selectors"):
         assert heavy not in new
 
 
@@ -5828,7 +5828,10 @@ def test_benchmark_smoke():
             "big body", "scaling", "target warm poll <= 1.15x floor",
             "stream: 501 small deltas", "stream: one big response.completed",
             "listen: 16 senders, kept-alive", "listen: 64 senders, new connection each",
-            "target stream with a big final event <= 1.3x floor"]
+            "target stream with a big final event <= 1.3x floor",
+            "poll, journaled (status unchanged)", "openai-bg jobs, 300-row journal",
+            "many jobs: 50 jobs", "sum of the single-job schedules' polls",
+            "target as_completed: every job reported exactly once"]
     if shutil.which("openssl"):  # the HTTPS part makes its CA with openssl
         rows += ["warm poll over TLS, per call", "batch sweep: 200 ids x 8 threads",
                  "cold process over TLS", "relay 20 ms: round trips per poll",
