@@ -4832,6 +4832,21 @@ def test_run_off_a_terminal_shows_searches_and_pages(api):
     assert job.stream_requests == ["/v1/responses"]
 
 
+def drain_pty(master):
+    """Everything a pseudo-terminal's other side wrote, until it closed."""
+    screen = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:  # EIO: the other side closed
+            break
+        if not chunk:
+            break
+        screen += chunk
+    os.close(master)
+    return screen
+
+
 def test_run_on_a_terminal_is_one_live_line(api):
     import pty
     job = StreamJob(api, [("drop", 6), ("full",)])
@@ -4846,16 +4861,7 @@ def test_run_on_a_terminal_is_one_live_line(api):
                             cwd=HERE, env=env, stdout=subprocess.PIPE, stderr=slave)
     os.close(slave)
     out, _ = proc.communicate(timeout=30)
-    screen = b""
-    while True:
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        screen += chunk
-    os.close(master)
+    screen = drain_pty(master)
     text = screen.decode()
     assert proc.returncode == 0
     assert out == b"The answer, in full.\n"
@@ -5151,16 +5157,7 @@ def test_watch_on_a_narrow_terminal_redraws_in_place(api):
                             stdout=slave, stderr=subprocess.PIPE)
     os.close(slave)
     proc.communicate(timeout=30)
-    screen = b""
-    while True:
-        try:
-            chunk = os.read(master, 65536)
-        except OSError:
-            break
-        if not chunk:
-            break
-        screen += chunk
-    os.close(master)
+    screen = drain_pty(master)
     text = screen.decode()
     assert proc.returncode == 0
     assert "\x1b[3F" in text  # back up over the three rows drawn: redrawn in place
