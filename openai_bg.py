@@ -1690,7 +1690,7 @@ def _drain(wait: _Wait, stream: ResponseStream
         if wait.expired():
             return None, events, "expired"
         if isinstance(exc, APITimeoutError) and exc.silence is not None:
-            _logger.warning("no events from %s for %.3g s; reconnecting",
+            _logger.warning("%s: no events for %.3g s; reconnecting",
                             wait.response_id, exc.silence)
         else:
             _logger.warning("the stream of %s broke (%s); resuming",

@@ -3033,7 +3033,7 @@ def test_a_quiet_stream_is_reported_as_quiet_once_per_reconnect(api, caplog):
     with caplog.at_level(logging.WARNING, logger="openai_bg"):
         assert c.wait_response("resp_s", stream=True).status == "completed"
     messages = [r.getMessage() for r in caplog.records]
-    assert messages == ["no events from resp_s for 0.3 s; reconnecting"]
+    assert messages == ["resp_s: no events for 0.3 s; reconnecting"]
     api.on("GET", "/v1/responses/resp_q", reply(200, quiet))
     with pytest.raises(APITimeoutError, match="no bytes for 0.3 s") as info:
         list(c.stream_response("resp_q"))
