@@ -3956,13 +3956,16 @@ examples:
   openai-bg cancel "$id"
   openai-bg jobs --refresh          # every job started here, even by a dead process
   openai-bg result "$id" > answer.md
+  openai-bg run --each questions.txt --parallel 4 --out answers/ --model o4-mini-deep-research
+  openai-bg watch                   # every unfinished job, until all end
   OPENAI_WEBHOOK_SECRET=whsec_... openai-bg listen --port 8000 --fetch
 
 exit codes: 0 completed, 1 failed/cancelled/incomplete, 2 usage error,
 3 API error, 4 network error, 5 wait timed out, 6 still running (poll),
 7 could not write the output, 130 interrupted.  Configuration:
 OPENAI_API_KEY, OPENAI_BASE_URL, OPENAI_ORG_ID, OPENAI_PROJECT_ID,
-OPENAI_WEBHOOK_SECRET, HTTPS_PROXY, REQUESTS_CA_BUNDLE, OPENAI_LOG.
+OPENAI_WEBHOOK_SECRET, OPENAI_BG_JOURNAL, HTTPS_PROXY, REQUESTS_CA_BUNDLE,
+OPENAI_LOG.
 """
 
 # The library's words for a setting, and the CLI's.
@@ -4662,6 +4665,8 @@ def _run_each(args: argparse.Namespace, console: _Console) -> int:
     once, each answer written as it ends.  What the journal shows as
     completed is not created again (its files are written if missing),
     what is running is waited for, what failed is created again."""
+    if args.parallel < 1:
+        raise _UsageError("--parallel must be at least 1")
     lines = _each_lines(args, console)
     client = _cli_client(args, console)
     if client.journal is None:
@@ -4755,7 +4760,7 @@ def _each_loop(client: Client, args: argparse.Namespace, todo: Deque[_Line],
     for response_id in running:
         board.add(response_id)
     while todo or running:
-        while todo and len(running) < max(1, args.parallel):
+        while todo and len(running) < args.parallel:
             line = todo.popleft()
             created = _create_line(client, line, console)
             if created is None:

@@ -5261,6 +5261,8 @@ def test_run_each_lines_resume_rules_and_failures(api, tmp_path):
     assert batch.inputs == ["plain question", "json question", "plain question"]
     assert cli(api, "run", "--model", "m", "q", "--each", str(questions)).returncode == 2
     assert cli(api, "run", "--model", "m").returncode == 2
+    assert "--parallel" in cli(api, "run", "--model", "m", "--each", str(questions),
+                               "--parallel", "0").stderr
     bad = tmp_path / "bad.txt"
     bad.write_text('{"no_input": 1}\n')
     assert "line 1" in cli(api, "run", "--model", "m", "--each", str(bad)).stderr
