@@ -4675,8 +4675,9 @@ def _run_each(args: argparse.Namespace, console: _Console) -> int:
     todo: Deque[_Line] = collections.deque()
     running: Dict[str, _Line] = {}
     stuck = 0
+    claimed: Set[str] = set()
     for line in lines:
-        stuck += _resume(line, client, todo, running, console)
+        stuck += _resume(line, client, todo, running, claimed, console)
     board = _Board([], client.journal, console, False, to_stderr=True)
     board.start()
     failed = 0
@@ -4727,10 +4728,14 @@ def _each_lines(args: argparse.Namespace, console: _Console) -> List[_Line]:
 
 
 def _resume(line: _Line, client: Client, todo: Deque[_Line],
-            running: Dict[str, _Line], console: _Console) -> int:
+            running: Dict[str, _Line], claimed: Set[str],
+            console: _Console) -> int:
     """Where a line stands after an earlier run; 1 if it is stuck."""
     found = client.journal.find(line.params) if client.journal else []
-    entry = found[0] if found else None
+    # Two lines with the same prompt are two jobs: each takes its own.
+    entry = next((e for e in found if e.response_id not in claimed), None)
+    if entry is not None and entry.response_id:
+        claimed.add(entry.response_id)
     if entry is None or entry.status in ("failed", "cancelled", "incomplete",
                                          "expired", "deleted"):
         todo.append(line)

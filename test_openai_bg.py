@@ -5263,6 +5263,15 @@ def test_run_each_lines_resume_rules_and_failures(api, tmp_path):
     assert cli(api, "run", "--model", "m").returncode == 2
     assert "--parallel" in cli(api, "run", "--model", "m", "--each", str(questions),
                                "--parallel", "0").stderr
+    same = tmp_path / "same.txt"  # the same prompt twice is two jobs, each resumed
+    same.write_text("twice\ntwice\n")
+    twice = ["run", "--model", "m", "--each", str(same), "--out", str(tmp_path / "t"),
+             "--interval", "0.05"]
+    assert cli(api, *twice, env=env).returncode == 0
+    assert cli(api, *twice, env=env).returncode == 0
+    assert batch.inputs.count("twice") == 2
+    assert sorted(os.listdir(str(tmp_path / "t"))) == [
+        "1-twice.json", "1-twice.md", "2-twice.json", "2-twice.md"]
     bad = tmp_path / "bad.txt"
     bad.write_text('{"no_input": 1}\n')
     assert "line 1" in cli(api, "run", "--model", "m", "--each", str(bad)).stderr
