@@ -4920,8 +4920,8 @@ class Jobs:
 
 
 def test_as_completed_yields_each_job_once_as_it_ends(api):
-    jobs = Jobs(api, {"r3": ("completed", 6), "r1": ("completed", 2),
-                      "r2": ("failed", 4), "gone": ("completed", 1)})
+    jobs = Jobs(api, {"r3": ("completed", 9), "r1": ("completed", 3),
+                      "r2": ("failed", 6), "gone": ("completed", 1)})
     del jobs.plan["gone"]  # a job the API does not know: its own error, not the batch's
     c = make_client(api.url + "/v1", max_retries=0)
     seen = []
@@ -4933,8 +4933,8 @@ def test_as_completed_yields_each_job_once_as_it_ends(api):
     assert gone.error.response_id == "gone"
     assert (r1.status, r1.completed, r1.response.text) == ("completed", True, "answer r1")
     assert (r2.status, r2.completed, r2.error) == ("failed", False, None)
-    assert [len(jobs.polls[rid]) for rid in ("r1", "r2", "r3")] == [2, 4, 6]  # r1 once
-    assert len(seen) == 12
+    assert [len(jobs.polls[rid]) for rid in ("r1", "r2", "r3")] == [3, 6, 9]  # r1 once
+    assert len(seen) == 18
 
 
 def test_as_completed_times_out_naming_the_jobs_still_pending(api):
@@ -5062,7 +5062,7 @@ def test_cli_wait_for_several_jobs(api):
 
     def wait(*args):
         Jobs(api, plan)  # every job starts afresh
-        return cli(api, "wait", *args, "--interval", "0.05")
+        return cli(api, "wait", *args, "--interval", "0.1")
     done = wait("c", "a", "b")
     assert done.returncode == 1  # not all completed
     assert done.stdout == ("== a: completed ==\nanswer a\n== b: failed ==\nanswer b\n"
