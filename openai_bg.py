@@ -3852,8 +3852,8 @@ def _open_tunnel(sock: socket.socket, route: _Route, deadline: float) -> None:
         lines.append("Proxy-Authorization: " + route.proxy_authorization)
     sock.settimeout(_remaining(deadline))
     sock.sendall(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1"))
-    head = b""
-    while b"\r\n\r\n" not in head:
+    head = bytearray()
+    while head[-4:] != b"\r\n\r\n":  # the end only: no rescan per byte
         if len(head) > _MAX_HEAD_BYTES:
             raise ConnectionError("the proxy's CONNECT answer is too long")
         sock.settimeout(_remaining(deadline))
@@ -4553,12 +4553,10 @@ def _print_outcome(outcome: Outcome, count: int, total: int,
     what = outcome.status or "error: %s" % outcome.error
     console.say("openai-bg: %s ended %s (%d of %d)" % (rid, what, count, total))
     if "json" in args:
-        document: JSONDict = {"id": rid, "status": outcome.status,
-                              "text": response.text if response else None,
-                              "error": str(outcome.error)
-                              if outcome.error else None}
-        if response is not None:
-            document.update(_json_document(response))
+        document: JSONDict = dict(
+            _json_document(response) if response is not None else
+            {"id": rid, "status": None, "text": None, "response": None,
+             "raw": None}, error=str(outcome.error) if outcome.error else None)
         console.print_text(json.dumps(document, ensure_ascii=True) + "\n")
         return
     console.print_text("== %s: %s ==\n" % (rid, outcome.status or "error"))
@@ -5081,7 +5079,11 @@ def _cli_outcome(response: LlmResponse, console: _Console) -> int:
 # -- the console: stdout for answers, stderr for one-line status ---------------
 
 def _json_document(response: LlmResponse) -> JSONDict:
-    return {"response": response.to_dict(), "raw": response.raw}
+    """``--json``'s one shape: ``id``, ``status`` and ``text`` for ``jq``,
+    then ``to_dict()`` and the body as sent."""
+    return {"id": response.response_id, "status": response.status,
+            "text": response.text, "response": response.to_dict(),
+            "raw": response.raw}
 
 
 def _one_line(text: str) -> str:

@@ -5079,6 +5079,17 @@ def test_cli_wait_for_several_jobs(api):
     assert wait("a", "c").returncode == 0
 
 
+def test_json_has_one_shape_with_id_status_and_text_on_top(api):
+    Jobs(api, {"a": ("completed", 1), "b": ("failed", 1)})
+    single = json.loads(cli(api, "poll", "a", "--json").stdout)
+    assert (single["id"], single["status"], single["text"]) == ("a", "completed", "answer a")
+    assert single["raw"]["id"] == "a" and single["response"]["turn_complete"] is True
+    lines = [json.loads(x) for x in cli(api, "wait", "a", "b", "--json",
+                                        "--interval", "0.05").stdout.splitlines()]
+    assert [sorted(x) for x in lines] == [sorted(list(single) + ["error"])] * 2
+    assert sorted(x["status"] for x in lines) == ["completed", "failed"]
+
+
 def test_cli_wait_for_several_jobs_times_out_and_cancels(api):
     Jobs(api, {"a": ("completed", 1), "slow": ("completed", None)})
     done = cli(api, "wait", "a", "slow", "--interval", "0.05", "--timeout", "0.5",
