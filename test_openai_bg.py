@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import http.client
+import io
 import json
 import logging
 import os
@@ -2172,18 +2173,53 @@ def test_create_and_wait_returns_final_result(api, client, clock):
 # Command line (the real command, in a subprocess)
 ###############################################################################
 
-def cli(api, *args, stdin=None, env=None, prefix=("openai_bg.py",)):
+class Ran:
+    """What a command did: its exit code and what it wrote."""
+
+    def __init__(self, returncode, stdout, stderr):
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
+def cli(api, *args, stdin=None, env=None, prefix=None):
+    """``openai-bg ARGS`` in this process through ``main(argv)`` (with
+    ``prefix``, the real command in a subprocess): the environment has only
+    the key and the server's URL (plus ``env``), stdin is ``stdin`` or empty,
+    stdout and stderr are UTF-8 byte streams as a pipe would give."""
     environment = {k: v for k, v in os.environ.items()
                    if not k.upper().startswith("OPENAI_") and not k.upper().endswith("_PROXY")}
-    environment.update(OPENAI_API_KEY=KEY, OPENAI_BASE_URL=api.url + "/v1",
-                       OPENAI_LOG="debug")
+    environment.update(OPENAI_API_KEY=KEY, OPENAI_BASE_URL=api.url + "/v1")
     environment.update(env or {})
-    done = subprocess.run([sys.executable, *prefix, *args], cwd=HERE, input=stdin,
-                          capture_output=True, text=True, env=environment, timeout=60)
+    if prefix is not None:
+        done = subprocess.run([sys.executable, *prefix, *args], cwd=HERE, input=stdin,
+                              capture_output=True, text=True, env=environment, timeout=60)
+    else:
+        done = _cli_in_process(args, stdin, environment)
     assert KEY not in done.stdout
     assert KEY not in done.stderr
     assert "Traceback" not in done.stderr
     return done
+
+
+def _cli_in_process(args, stdin, environment):
+    streams = [io.TextIOWrapper(io.BytesIO((stdin or "").encode()), encoding="utf-8"),
+               io.TextIOWrapper(io.BytesIO(), encoding="utf-8", newline="\n"),
+               io.TextIOWrapper(io.BytesIO(), encoding="utf-8", newline="\n")]
+    saved_env, saved_streams = dict(os.environ), (sys.stdin, sys.stdout, sys.stderr)
+    os.environ.clear()
+    os.environ.update(environment)
+    sys.stdin, sys.stdout, sys.stderr = streams
+    try:
+        code = openai_bg.main(list(args))
+    finally:
+        sys.stdin, sys.stdout, sys.stderr = saved_streams
+        os.environ.clear()
+        os.environ.update(saved_env)
+    for stream in streams[1:]:
+        stream.flush() if not stream.closed else None
+    out, err = (s.buffer.getvalue().decode() if not s.closed else "" for s in streams[1:])
+    for stream in streams:
+        stream.detach() if not stream.closed else None
+    return Ran(code, out, err)
 
 
 def test_cli_create_prints_the_id(api):
@@ -2484,7 +2520,8 @@ def test_cli_ca_bundle(tls_api, tls_files):
 def test_openai_log_info_reports_status_changes(api):
     api.on("GET", "/v1/responses/r1", reply(200, body("in_progress", rid="r1")),
            reply(200, body("completed", rid="r1")))
-    done = cli(api, "wait", "r1", "--interval", "0.05", env={"OPENAI_LOG": "info"})
+    done = cli(api, "wait", "r1", "--interval", "0.05", env={"OPENAI_LOG": "info"},
+               prefix=("openai_bg.py",))
     assert done.returncode == 0
     assert "response r1 is in_progress" in done.stderr
     assert "response r1 is completed" in done.stderr
@@ -2493,7 +2530,7 @@ def test_openai_log_info_reports_status_changes(api):
 
 def test_openai_log_debug_logs_requests_without_the_key(api):
     api.on("GET", "/v1/responses/r1", reply(503, b""), reply(200, body(rid="r1")))
-    done = cli(api, "poll", "r1", env={"OPENAI_LOG": "debug"})
+    done = cli(api, "poll", "r1", env={"OPENAI_LOG": "debug"}, prefix=("openai_bg.py",))
     assert done.returncode == 0
     assert "retrying GET /responses/r1" in done.stderr
     assert "GET /responses/r1 -> HTTP 200" in done.stderr
@@ -5668,7 +5705,8 @@ def test_cli_run_timed_out_and_cancelled_says_what_the_job_used(api):
 def test_cli_jobs_output_is_safe_on_any_stdout(api):
     api.on("POST", "/v1/responses", reply(200, body("queued", rid="r1")))
     cli(api, "create", "--model", "m", "Caf\u00e9 \u2603 \x1b[31mred\x1b[0m\nsecond line")
-    done = cli(api, "jobs", env={"LC_ALL": "C", "PYTHONIOENCODING": "ascii"})
+    done = cli(api, "jobs", env={"LC_ALL": "C", "PYTHONIOENCODING": "ascii"},
+               prefix=("openai_bg.py",))
     assert done.returncode == 0
     (line,) = done.stdout.splitlines()
     assert "\x1b" not in line and line.endswith("Caf\\xe9 \\u2603 red second line")
