@@ -2903,12 +2903,13 @@ def test_broken_stream_raises_connection_error(api, client):
 
 def test_silent_stream_raises_timeout_and_timeout_is_per_silence(api):
     events, _ = job_events()
-    c = Client(api_key=KEY, base_url=api.url + "/v1", timeout=0.5)
-    # Each gap (0.3 s) is under the timeout, the whole stream (> 2 s) is not.
-    api.on("GET", "/v1/responses/slow", reply(200, SSE([sse_event(e) for e in events], pause=0.3)))
+    c = Client(api_key=KEY, base_url=api.url + "/v1", timeout=0.4)
+    # Each gap (0.1 s) is under the timeout, the whole stream (> 3 timeouts) is not.
+    events = events[:14]
+    api.on("GET", "/v1/responses/slow", reply(200, SSE([sse_event(e) for e in events], pause=0.1)))
     assert len(list(c.stream_response("slow"))) == len(events)
     api.on("GET", "/v1/responses/quiet", reply(200, SSE([sse_event(events[0]), ": tick\n\n"],
-                                                        pause=1.0)))
+                                                        pause=0.8)))
     with pytest.raises(APITimeoutError):
         list(c.stream_response("quiet"))
 
@@ -5789,7 +5790,7 @@ def test_kill_9_at_random_moments_loses_no_named_job(api, tmp_path):
     env = dict(os.environ, OPENAI_API_KEY=KEY, OPENAI_BASE_URL=api.url + "/v1")
     named = set()
     rng = random.Random(20261206)
-    for _ in range(20):
+    for _ in range(10):
         proc = subprocess.Popen([sys.executable, "-c", script], cwd=HERE, env=env,
                                 stdout=subprocess.PIPE, text=True)
         time.sleep(0.15 + rng.random() * 0.25)
