@@ -78,7 +78,9 @@ __all__ = [
     "InternalServerError", "RedirectError", "APIConnectionError",
     "APITimeoutError", "APIResponseDecodeError", "ResponseTooLargeError",
     "WaitTimeoutError", "InvalidWebhookSignatureError",
-    "InvalidWebhookPayloadError",
+    "InvalidWebhookPayloadError", "SettingError", "JobInterrupted",
+    # interrupts, ids, redaction
+    "HeldInterrupts", "interrupt_on_signals", "check_response_id", "redact",
     # constants
     "DEFAULT_BASE_URL", "DEFAULT_TIMEOUT", "DEFAULT_MAX_RETRIES",
     "DEFAULT_MAX_RESPONSE_BYTES", "DEFAULT_WEBHOOK_TOLERANCE",
@@ -156,7 +158,43 @@ class OpenAIError(Exception):
 
     def __init__(self, message: str = "") -> None:
         # Every message passes the redaction point: a server may echo a key.
-        super().__init__(_redact(message))
+        super().__init__(redact(message))
+
+
+class JobInterrupted(KeyboardInterrupt):
+    """Ctrl-C (a ``KeyboardInterrupt``) during :meth:`Client.create_and_wait`
+    after the job was created.
+
+    Attributes:
+        response_id: the job's id.
+        cancelled: True when the job was cancelled before this was raised.
+    """
+
+    def __init__(self, response_id: str, cancelled: bool) -> None:
+        super().__init__(response_id, cancelled)
+        self.response_id = response_id
+        self.cancelled = cancelled
+
+
+class SettingError(OpenAIError, ValueError):
+    """A setting is missing or unusable; raised before anything is sent.
+
+    Attributes:
+        setting: the keyword argument it is about (``"api_key"``,
+            ``"base_url"``, ``"organization"``, ``"project"``, ``"secret"``).
+        variable: the environment variable that can give it, or None.
+        problem: what is wrong, worded to follow the setting's name.
+        advice: what to do about it, in a caller's terms, or None.
+    """
+
+    def __init__(self, setting: str, problem: str,
+                 variable: Optional[str] = None,
+                 advice: Optional[str] = None) -> None:
+        name = "%s (or $%s)" % (setting, variable) if variable else setting
+        super().__init__("%s %s%s" % (name, problem,
+                                      "; " + advice if advice else ""))
+        self.setting, self.variable = setting, variable
+        self.problem, self.advice = problem, advice
 
 
 class APIError(OpenAIError):
@@ -181,7 +219,7 @@ class APIError(OpenAIError):
         super().__init__(message)
         self.message: str = self.args[0]
         self.method = method
-        self.url = _redact(url)
+        self.url = redact(url)
         self.body = _redact_value(body)
         self.code = code
         self.param = param
@@ -190,7 +228,7 @@ class APIError(OpenAIError):
 
     def _extend(self, note: str) -> None:
         """Add ``note`` to the message (and so to ``str(exc)``)."""
-        self.message = _redact("%s -- %s" % (self.message, note))
+        self.message = redact("%s -- %s" % (self.message, note))
         self.args = (self.message,)
 
 
@@ -633,7 +671,8 @@ class Client:
       or the file named by ``REQUESTS_CA_BUNDLE`` or ``CURL_CA_BUNDLE``.
     - ``max_response_bytes``: a larger body (or streamed event) raises
       :class:`ResponseTooLargeError`; default 64 MiB.
-    - ``webhook_secret``: ``OPENAI_WEBHOOK_SECRET``; for :meth:`verify_webhook`.
+    - ``webhook_secret``: ``OPENAI_WEBHOOK_SECRET``; for :meth:`verify_webhook`
+      (one given here is checked at once: :class:`SettingError`).
     - ``journal``: record every job this client starts in a local SQLite
       :class:`Journal`, so that no id is lost with its process.  None or
       False (the default): off - a library writes no file unasked; True: the
@@ -669,6 +708,8 @@ class Client:
         self.max_retries = _int_at_least(max_retries, "max_retries", 0)
         self.max_response_bytes = _int_at_least(max_response_bytes,
                                                 "max_response_bytes", 1)
+        if webhook_secret is not None:
+            _webhook_key(webhook_secret)  # a bad secret: said now, not later
         self.webhook_secret = webhook_secret
         self._headers = _request_headers(key, self.organization, self.project,
                                          default_headers)
@@ -842,7 +883,7 @@ class Client:
         server, which fails fast with the connection error.  Other API errors
         (401, 403, 404 ...) raise at once.  Ctrl-C (``KeyboardInterrupt``)
         propagates; the job keeps running."""
-        _check_response_id(response_id)
+        check_response_id(response_id)
         wait = _Wait(self, response_id, timeout, poll_interval, on_update,
                      on_event, cancel_on_timeout)
         if stream:
@@ -864,9 +905,9 @@ class Client:
         ``stream=True``), then :meth:`wait_response` on it.
 
         With ``cancel_on_interrupt`` (the default) a ``KeyboardInterrupt``
-        after the create - in ``on_update`` too - cancels the job before it
-        propagates; the interrupt then carries ``response_id`` and
-        ``cancelled``.  Any :class:`OpenAIError` raised during the wait
+        after the create - in ``on_update`` too - cancels the job, then
+        :class:`JobInterrupted` (a ``KeyboardInterrupt``) is raised, naming
+        the job and whether it was cancelled.  Any :class:`OpenAIError` raised during the wait
         carries the job's id in ``response_id``: a paid-for job is never
         lost."""
         _check_wait_arguments(timeout, poll_interval, on_update, on_event)
@@ -875,7 +916,7 @@ class Client:
         try:
             # Under the CLI, Ctrl-C waits for the create's answer, so the job
             # it names can be cancelled (a second one stops at once).
-            with _HeldInterrupts(second_stops=True):
+            with HeldInterrupts(second_stops=True):
                 if stream:
                     opened = self.create_response_stream(
                         model=model, input=input, **params)
@@ -897,10 +938,11 @@ class Client:
         except KeyboardInterrupt as interrupt:
             if opened is not None:
                 opened.close()
-            if response_id:
-                _note_interrupt(interrupt, self, response_id,
-                                cancel_on_interrupt)
-            raise
+            if not response_id:
+                raise
+            cancelled = cancel_on_interrupt and \
+                self._cancel_quietly(response_id) is not None
+            raise JobInterrupted(response_id, cancelled) from interrupt
         except OpenAIError as exc:
             exc.response_id = response_id or exc.response_id
             raise
@@ -1128,12 +1170,79 @@ def _journal_from(journal: Union[None, bool, str, Journal]
                     "not %s" % type(journal).__name__)
 
 
-def _note_interrupt(interrupt: BaseException, client: Client,
-                    response_id: str, cancel: bool) -> None:
-    """Cancel (if asked) the job a Ctrl-C interrupted, and record on the
-    interrupt which job it was and whether it was cancelled."""
-    cancelled = cancel and client._cancel_quietly(response_id) is not None
-    vars(interrupt).update(response_id=response_id, cancelled=cancelled)
+###############################################################################
+# Interrupts that wait for a step to end
+###############################################################################
+
+def interrupt_on_signals() -> Callable[[], None]:
+    """Make SIGTERM and SIGHUP raise ``KeyboardInterrupt`` like Ctrl-C (a
+    closed terminal, ``timeout``, a stopped container then cancel a job
+    instead of orphaning it), and let :class:`HeldInterrupts` hold all
+    three.  A signal the process was started ignoring (``nohup``) stays
+    ignored; off the main thread nothing changes.  Returns what undoes it."""
+    import signal
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    previous = {}
+    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+        number = getattr(signal, name, None)
+        if number is not None and signal.getsignal(number) in (
+                signal.SIG_DFL, signal.default_int_handler):
+            previous[number] = signal.signal(number, _interrupt)
+
+    def restore() -> None:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+    return restore
+
+
+def _interrupt(signum: int, frame: Optional[types.FrameType]) -> None:
+    held = HeldInterrupts
+    if held.on_signal is not None:
+        held.on_signal()
+    if held.holding and not (held.pending and held.second_stops):
+        held.pending = True
+    else:
+        held.pending = False
+        raise KeyboardInterrupt
+
+
+class HeldInterrupts:
+    """``with HeldInterrupts():`` around a step that must not be cut in two
+    (a create, whose answer names the job to cancel; taking an event off a
+    queue and printing it): an interrupt during it is raised when it ends
+    (with ``then_raise=False``, dropped; with ``second_stops=True`` a second
+    one is raised at once).  Only the handlers of
+    :func:`interrupt_on_signals` honour it, and only on the main thread: a
+    script's own Ctrl-C is never held.
+
+    ``HeldInterrupts.on_signal``, when set, is called at once on every such
+    signal, held or not (a server can stop taking work while the main
+    thread is busy)."""
+
+    holding = False
+    pending = False
+    second_stops = False
+    on_signal: Optional[Callable[[], None]] = None
+
+    def __init__(self, then_raise: bool = True,
+                 second_stops: bool = False) -> None:
+        self.then_raise = then_raise
+        self.second_stops = second_stops
+        self.active = threading.current_thread() is threading.main_thread()
+
+    def __enter__(self) -> None:
+        if self.active:
+            HeldInterrupts.second_stops = self.second_stops
+            HeldInterrupts.holding = True
+
+    def __exit__(self, *exc_info: object) -> None:
+        if not self.active:
+            return
+        HeldInterrupts.holding = False
+        pending, HeldInterrupts.pending = HeldInterrupts.pending, False
+        if pending and self.then_raise:
+            raise KeyboardInterrupt
 
 
 ###############################################################################
@@ -1916,7 +2025,7 @@ def _unique_ids(response_ids: Sequence[str]) -> List[str]:
         raise TypeError("response_ids must be a list of ids, not one str")
     ids = list(dict.fromkeys(response_ids))  # waited for once, in order
     for response_id in ids:
-        _check_response_id(response_id)
+        check_response_id(response_id)
     if not ids:
         raise ValueError("response_ids is empty")
     return ids
@@ -1997,8 +2106,8 @@ def _webhook_key(secret: Optional[str]) -> bytes:
     if not secret:  # None or empty: the variable
         secret = os.environ.get("OPENAI_WEBHOOK_SECRET") or None
     if secret is None:
-        raise OpenAIError("no webhook secret: pass secret=... or set the "
-                          "OPENAI_WEBHOOK_SECRET environment variable")
+        raise SettingError("secret", "is not set", "OPENAI_WEBHOOK_SECRET",
+                           "pass secret=... or set the variable")
     if not isinstance(secret, str):
         raise TypeError("secret must be a str, not %s" % type(secret).__name__)
     if not secret.startswith("whsec_"):
@@ -2008,8 +2117,8 @@ def _webhook_key(secret: Optional[str]) -> bytes:
     try:
         return base64.b64decode(secret[6:], validate=True)
     except (binascii.Error, ValueError):
-        raise ValueError("secret: the part after 'whsec_' is not valid "
-                         "base64") from None
+        raise SettingError("secret", "is not valid: the part after 'whsec_' "
+                           "is not base64", "OPENAI_WEBHOOK_SECRET") from None
 
 
 def _webhook_headers(headers: Headers) -> Tuple[str, str, List[bytes]]:
@@ -2275,7 +2384,7 @@ class Journal:
 
     def track(self, response_id: str) -> None:
         """Add a job started elsewhere (nothing if it is known)."""
-        _check_response_id(response_id)
+        check_response_id(response_id)
         self._write(("INSERT OR IGNORE INTO jobs (response_id, status, "
                      "created_at) VALUES (?, 'queued', ?)",
                      [response_id, time.time()]))
@@ -2292,7 +2401,7 @@ class Journal:
         rows = self._read("SELECT %s, request FROM jobs JOIN bodies USING "
                           "(key) WHERE model = ? AND title = ? ORDER BY "
                           "created_at DESC, key DESC" % _JOURNAL_COLUMNS,
-                          [_redact(str(body.get("model"))),
+                          [redact(str(body.get("model"))),
                            _journal_title(body)])
         return [_journal_entry(row[:-1]) for row in rows
                 if _create_identity(_loads_or_none(row[-1] or "{}")) == wanted]
@@ -2300,13 +2409,13 @@ class Journal:
     def _before_create(self, client: Client, body: JSONDict) -> int:
         """The row of a create about to be sent; its local key."""
         import urllib.parse
-        text = _redact(json.dumps(body, allow_nan=False))
+        text = redact(json.dumps(body, allow_nan=False))
         return self._write(
             ("INSERT INTO jobs (status, created_at, host, organization, "
              "project, model, title) VALUES ('creating', ?, ?, ?, ?, ?, ?)",
              [time.time(), urllib.parse.urlsplit(client.base_url).hostname,
               client.organization, client.project,
-              _redact(str(body["model"])), _journal_title(body)]),
+              redact(str(body["model"])), _journal_title(body)]),
             ("INSERT INTO bodies (key, request) VALUES (last_insert_rowid(), "
              "?)", [text]), lastrowid=True)
 
@@ -2347,7 +2456,7 @@ class Journal:
                 "INSERT OR REPLACE INTO bodies (key, request, final) SELECT "
                 "key, (SELECT request FROM bodies WHERE key = jobs.key), ? "
                 "FROM jobs WHERE response_id = ?",
-                [_redact(json.dumps(response.raw or {})), response_id]))
+                [redact(json.dumps(response.raw or {})), response_id]))
         else:
             self._write(update)
         with self._lock:  # an id the journal does not hold is not asked
@@ -2424,7 +2533,7 @@ def _journal_title(body: JSONDict) -> str:
     title = body.get("input")
     if not isinstance(title, str):
         title = json.dumps(title)[:1000]
-    return _redact(" ".join(title.split())[:200])
+    return redact(" ".join(title.split())[:200])
 
 
 def _create_identity(body: object) -> str:
@@ -2435,7 +2544,7 @@ def _create_identity(body: object) -> str:
     same = {k: v for k, v in body.items() if k not in ("stream", "reasoning")}
     same.setdefault("background", True)
     same.setdefault("store", True)
-    return _redact(json.dumps(same, sort_keys=True, default=str))
+    return redact(json.dumps(same, sort_keys=True, default=str))
 
 
 def _make_private_file(path: str) -> None:
@@ -2806,7 +2915,7 @@ def _final_response(body: JSONDict, response_id: str, status: str
             error = {}
         result.error_code = _str_or_none(error.get("code")) or "unknown"
         # A gateway may echo a credential into the message: never keep it.
-        result.error_message = _redact(_str_or_none(error.get("message"))
+        result.error_message = redact(_str_or_none(error.get("message"))
                                        or "Background response failed")
     elif status == "cancelled":
         result.error_code = "cancelled"
@@ -2854,7 +2963,10 @@ _SECRETS: Tuple[str, ...] = ()
 _SECRETS_LOCK = threading.Lock()
 
 
-def _redact(text: str) -> str:
+def redact(text: str) -> str:
+    """``text`` with every API key and webhook secret this process has used
+    replaced by ``[redacted]`` (exception messages and log records already
+    are; use it for text of your own that may quote one)."""
     for secret in _SECRETS:
         if secret in text:
             text = text.replace(secret, "[redacted]")
@@ -2864,11 +2976,11 @@ def _redact(text: str) -> str:
 def _redact_value(value: object) -> object:
     """A decoded body for an exception attribute, with secrets redacted."""
     if isinstance(value, str):
-        return _redact(value)
+        return redact(value)
     if _SECRETS and isinstance(value, (dict, list)):
         try:
             text = json.dumps(value)
-            redacted = _redact(text)
+            redacted = redact(text)
             return value if redacted == text else json.loads(redacted)
         except (ValueError, RecursionError):
             return None  # too deep to check: keep nothing rather than a secret
@@ -2908,12 +3020,46 @@ class _RedactingFilter(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         if _SECRETS:
-            record.msg = _redact(record.getMessage())
+            record.msg = redact(record.getMessage())
             record.args = None
         return True
 
 
 _logger.addFilter(_RedactingFilter())
+
+
+class _StderrLog(logging.Handler):
+    """``OPENAI_LOG``'s lines: on stderr as it is at each write, one line
+    each (server text could otherwise forge lines or move the cursor)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        line = " ".join(_CONTROL_CHARACTER.sub(
+            " ", self.format(record)).split()) + "\n"
+        stream = sys.stderr
+        try:
+            try:
+                stream.write(line)
+            except UnicodeEncodeError:
+                encoding = stream.encoding or "ascii"
+                stream.write(line.encode(encoding, "backslashreplace")
+                             .decode(encoding))
+            stream.flush()
+        except (AttributeError, OSError, ValueError):
+            pass  # no stderr, or a closed one: nowhere to log to
+
+
+def _setup_logging_from_env() -> None:
+    # OPENAI_LOG is the official SDK's switch; without it we stay silent.
+    level = os.environ.get("OPENAI_LOG", "").strip().lower()
+    if level in ("debug", "info"):
+        handler = _StderrLog()
+        handler.setFormatter(logging.Formatter(
+            "%(asctime)s %(name)s %(levelname)s %(message)s"))
+        _logger.addHandler(handler)
+        _logger.setLevel(logging.DEBUG if level == "debug" else logging.INFO)
+
+
+_setup_logging_from_env()
 
 
 ###############################################################################
@@ -2930,7 +3076,6 @@ _MAX_TIMEOUT = 7 * 24 * 3600.0
 
 
 def _api_key_from(api_key: Optional[str], called: bool = False) -> str:
-    what = "api_key()" if called else "api_key (or $OPENAI_API_KEY)"
     if api_key is None and not called:
         api_key = os.environ.get("OPENAI_API_KEY")
     if api_key is not None and not isinstance(api_key, str):
@@ -2938,24 +3083,28 @@ def _api_key_from(api_key: Optional[str], called: bool = False) -> str:
                         % ("what api_key() returns" if called else "api_key",
                            type(api_key).__name__))
     if not api_key or not api_key.strip():
-        raise OpenAIError("api_key() returned no key" if called else
-                          "no API key: pass api_key=... or set the "
-                          "OPENAI_API_KEY environment variable")
-    _check_header_text(api_key, what)
+        if called:
+            raise SettingError("api_key()", "returned no key")
+        raise SettingError("api_key", "is not set", "OPENAI_API_KEY",
+                           "pass api_key=... or set the variable")
+    _check_header_text(api_key, "api_key()" if called else "api_key",
+                       None if called else "OPENAI_API_KEY")
     return api_key
 
 
-def _check_header_text(value: str, what: str) -> None:
+def _check_header_text(value: str, what: str,
+                       variable: Optional[str] = None) -> None:
     """Refuse what HTTP cannot carry; the value may be a secret, so the
     message names the argument and the position, never the value."""
     if not _HEADER_TEXT.match(value):
         bad = next(i for i, c in enumerate(value)
                    if not _HEADER_TEXT.match(c))
-        raise ValueError(
-            "%s contains a character HTTP headers cannot carry at position "
-            "%d (%s)" % (what, bad, "a line break or NUL"
-                         if value[bad] in "\r\n\x00" else
-                         "a pasted smart quote or non-ASCII letter?"))
+        raise SettingError(
+            what, "contains a character HTTP headers cannot carry at "
+            "position %d (%s)" % (bad, "a line break or NUL"
+                                  if value[bad] in "\r\n\x00" else
+                                  "a pasted smart quote or non-ASCII "
+                                  "letter?"), variable)
 
 
 def _setting(value: Optional[str], name: str, variable: str) -> Optional[str]:
@@ -2965,7 +3114,7 @@ def _setting(value: Optional[str], name: str, variable: str) -> Optional[str]:
         if not isinstance(value, str):
             raise TypeError("%s must be a str, not %s"
                             % (name, type(value).__name__))
-        _check_header_text(value, "%s (or $%s)" % (name, variable))
+        _check_header_text(value, name, variable)
     return value
 
 
@@ -2986,9 +3135,10 @@ def _parse_endpoint(base_url: str) -> _Endpoint:
     import urllib.parse
     parts = urllib.parse.urlsplit(base_url)
     if "@" in parts.netloc:
-        raise ValueError("base_url must not hold a user name or password "
-                         "(they would be printed in messages); send "
-                         "credentials with default_headers")
+        raise SettingError("base_url", "must not hold a user name or "
+                           "password (they would be printed in messages)",
+                           "OPENAI_BASE_URL",
+                           "send credentials with default_headers")
     problem = None
     if parts.scheme.lower() not in ("http", "https"):
         problem = "it must start with http:// or https://"
@@ -3005,7 +3155,8 @@ def _parse_endpoint(base_url: str) -> _Endpoint:
         except ValueError:
             port, problem = None, "its port is not a number from 0 to 65535"
     if problem is not None:
-        raise ValueError("base_url %r is not usable: %s" % (base_url, problem))
+        raise SettingError("base_url", "%r is not usable: %s"
+                           % (base_url, problem), "OPENAI_BASE_URL")
     scheme = parts.scheme.lower()
     port = port or (443 if scheme == "https" else 80)
     host = parts.hostname or ""
@@ -3070,7 +3221,10 @@ def _ca_bundle_from_env() -> Optional[str]:
     return None
 
 
-def _check_response_id(response_id: object) -> str:
+def check_response_id(response_id: object) -> str:
+    """``response_id`` if it can name a job, else ``TypeError`` or
+    ``ValueError`` saying what is wrong (a stray newline, an empty id):
+    for ids read from files or arguments, before anything is sent."""
     if not isinstance(response_id, str):
         raise TypeError("response_id must be a str, not %s"
                         % type(response_id).__name__)
@@ -3089,7 +3243,7 @@ def _check_response_id(response_id: object) -> str:
 
 def _quote_id(response_id: str) -> str:
     import urllib.parse
-    return urllib.parse.quote(_check_response_id(response_id), safe="")
+    return urllib.parse.quote(check_response_id(response_id), safe="")
 
 
 def _int_at_least(value: object, name: str, minimum: int) -> int:
@@ -3152,7 +3306,7 @@ _STATUS_ERRORS: Dict[int, Type[APIStatusError]] = {
 
 
 def _snippet(data: bytes, size: int = 200) -> str:
-    text = _redact(data[:size * 4].decode("utf-8", "replace"))
+    text = redact(data[:size * 4].decode("utf-8", "replace"))
     text = " ".join(text.split())
     return text[:size] + ("..." if len(text) > size else "")
 
@@ -3224,9 +3378,9 @@ def _decode_error_body(data: bytes) -> Tuple[object, JSONDict]:
 
 def _status_error(answer: _Answer, request: _Request) -> APIStatusError:
     # Some gateways echo the key in their 401 message: never keep it.
-    body, error = _decode_error_body(_redact(answer.body.decode(
+    body, error = _decode_error_body(redact(answer.body.decode(
         "utf-8", "replace")).encode("utf-8"))
-    headers = {k.lower(): _redact(v) for k, v in answer.headers.items()}
+    headers = {k.lower(): redact(v) for k, v in answer.headers.items()}
     message = _str_or_none(error.get("message"))
     if message is None and isinstance(body, str):
         message = body
@@ -3443,7 +3597,7 @@ class _Request:
         self.method = method
         self.path = path + ("?" + query if query else "")
         self.base_url = client.base_url
-        self.url = _redact(client.base_url + self.path)
+        self.url = redact(client.base_url + self.path)
         self.body: Optional[bytes] = None
         headers = client._current_headers()
         if payload is not None or method == "POST":
@@ -3968,16 +4122,15 @@ OPENAI_WEBHOOK_SECRET, OPENAI_BG_JOURNAL, HTTPS_PROXY, REQUESTS_CA_BUNDLE,
 OPENAI_LOG.
 """
 
-# The library's words for a setting, and the CLI's.
-_CLI_WORDS = (
-    ("pass api_key=... or set the OPENAI_API_KEY environment variable",
-     "set $OPENAI_API_KEY"),
-    ("api_key (or $OPENAI_API_KEY)", "$OPENAI_API_KEY"),
-    ("base_url", "--base-url (or $OPENAI_BASE_URL)"),
-    ("organization (or $OPENAI_ORG_ID)", "$OPENAI_ORG_ID"),
-    ("project (or $OPENAI_PROJECT_ID)", "$OPENAI_PROJECT_ID"),
-    ("secret: ", "the webhook secret: "),
-)
+# Settings as a CLI user gives them (SettingError.setting -> words).
+_CLI_SETTINGS = {
+    "api_key": "$OPENAI_API_KEY", "base_url": "--base-url (or $OPENAI_BASE_URL)",
+    "organization": "$OPENAI_ORG_ID", "project": "$OPENAI_PROJECT_ID",
+    "secret": "the webhook secret ($OPENAI_WEBHOOK_SECRET or --secret-file)",
+}
+# A socket timeout beyond this is a typo (the library refuses it too).
+_LONGEST_REQUEST = 7 * 24 * 3600.0
+_log = logging.getLogger("openai_bg")
 # Off a terminal, a status line at least this often: a cron log shows the
 # job alive.
 _HEARTBEAT_SECONDS = 60.0
@@ -4023,7 +4176,9 @@ def _run_cli(argv: Optional[Sequence[str]], console: _Console) -> int:
         return exc.code if isinstance(exc.code, int) else EXIT_USAGE
     except BaseException as exc:
         console.end_live_line()
-        response_id = getattr(exc, "response_id", None) or \
+        response_id = exc.response_id if isinstance(
+            exc, (OpenAIError, JobInterrupted)) else None
+        response_id = response_id or \
             getattr(args, "response_id", None)
         code = _cli_failure(exc, console, response_id)
         if code is None:
@@ -4075,8 +4230,12 @@ def _cli_failure(exc: BaseException, console: _Console,
             exc, "" if response_id is None or response_id in str(exc)
             else job))
         return EXIT_API_ERROR
+    if isinstance(exc, SettingError):
+        console.say("openai-bg: error: %s %s" % (_CLI_SETTINGS.get(
+            exc.setting, exc.setting), exc.problem))
+        return EXIT_USAGE
     if isinstance(exc, (_UsageError, OpenAIError)):
-        console.say("openai-bg: error: %s" % _in_cli_words(str(exc)))
+        console.say("openai-bg: error: %s" % exc)
         return EXIT_USAGE
     if isinstance(exc, Exception):
         console.say("openai-bg: internal error (please report it): %s: %s%s"
@@ -4085,10 +4244,33 @@ def _cli_failure(exc: BaseException, console: _Console,
     return None
 
 
-def _in_cli_words(text: str) -> str:
-    for library, cli in _CLI_WORDS:
-        text = text.replace(library, cli)
-    return text
+def _json_or_none(text: str) -> object:
+    """``text`` as JSON, or None when it is not JSON (``NaN``, ``Infinity``
+    and numbers beyond a float are not: no API would take them)."""
+    try:
+        return json.loads(text, parse_constant=_refuse, parse_float=_finite)
+    except (ValueError, RecursionError):
+        return None
+
+
+def _refuse(text: str) -> None:
+    raise ValueError(text)
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if number - number != 0:  # inf or nan
+        raise ValueError(text)
+    return number
+
+
+def _text_of(value: object) -> str:
+    return value if isinstance(value, str) else ""
+
+
+def _list_of_dicts(value: object) -> List[JSONDict]:
+    return [v for v in value if isinstance(v, dict)] \
+        if isinstance(value, list) else []
 
 
 def _cli_parser(argv: Sequence[str] = ()) -> Tuple[
@@ -4132,7 +4314,7 @@ def _common_options() -> argparse.ArgumentParser:
                        help="API base URL (default: $OPENAI_BASE_URL or %s)"
                        % DEFAULT_BASE_URL)
     group.add_argument("--request-timeout", default=argparse.SUPPRESS,
-                       type=_seconds_option(0.001, _MAX_TIMEOUT), metavar="S",
+                       type=_seconds_option(0.001, _LONGEST_REQUEST), metavar="S",
                        help="seconds one HTTP request may take (default %g)"
                        % DEFAULT_TIMEOUT)
     group.add_argument("--max-retries", type=_count_option,
@@ -4185,7 +4367,7 @@ def _response_id_option(text: str) -> str:
     import argparse
     text = text.strip()  # a copied id often brings a newline along
     try:
-        return _check_response_id(text)
+        return check_response_id(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
@@ -4371,6 +4553,8 @@ def _cli_client(args: argparse.Namespace,
                               % (args.ca_bundle, exc)) from None
     try:
         client = Client(**options)
+    except SettingError:
+        raise
     except (ValueError, TypeError, OpenAIError) as exc:
         raise _UsageError(str(exc)) from None
     if console is not None and "no_journal" not in args:
@@ -4427,7 +4611,7 @@ def _cli_param(item: str) -> Tuple[str, object]:
     if key in _RESERVED_PARAMS:
         raise _UsageError("--param cannot set %r: use %s"
                           % (key, _RESERVED_PARAMS[key]))
-    value = _loads_or_none(text)
+    value = _json_or_none(text)
     if value is None and text.strip() != "null":
         value = text
     if key == "background" and value is not True:
@@ -4458,7 +4642,7 @@ def _read_prompt(console: _Console) -> str:
 def _cmd_create(args: argparse.Namespace, console: _Console) -> int:
     params = _cli_create_params(args, console)
     client = _cli_client(args, console)
-    with _HeldInterrupts(second_stops=True):  # the id, then the interrupt
+    with HeldInterrupts(second_stops=True):  # the id, then the interrupt
         created = client.create_response(**params)
         args.response_id = created.response_id
     if "json" in args:
@@ -4628,15 +4812,14 @@ def _cmd_run(args: argparse.Namespace, console: _Console) -> int:
         return code
     except KeyboardInterrupt as interrupt:
         console.end_live_line()
-        response_id = getattr(interrupt, "response_id", None)
-        if response_id is None:
+        if not isinstance(interrupt, JobInterrupted):
             raise
-        cancelled = getattr(interrupt, "cancelled", False)
+        response_id, cancelled = interrupt.response_id, interrupt.cancelled
         console.say("openai-bg: interrupted; response %s %s" % (
             response_id, "is still running" if args.no_cancel else
             "cancelled" if cancelled else "could NOT be cancelled"))
         if cancelled:
-            with _HeldInterrupts(then_raise=False):
+            with HeldInterrupts(then_raise=False):
                 _say_what_it_used(client, response_id, console)
         return EXIT_INTERRUPTED
     args.response_id = result.response_id
@@ -4711,7 +4894,7 @@ def _each_lines(args: argparse.Namespace, console: _Console) -> List[_Line]:
     for number, raw in enumerate(text.splitlines(), 1):
         if not raw.strip():
             continue
-        extra = _loads_or_none(raw) if raw.lstrip().startswith("{") else None
+        extra = _json_or_none(raw) if raw.lstrip().startswith("{") else None
         if isinstance(extra, dict):
             if not isinstance(extra.get("input"), (str, list)):
                 raise _UsageError("--each %s, line %d: a JSON line needs an "
@@ -4788,7 +4971,7 @@ def _each_loop(client: Client, args: argparse.Namespace, todo: Deque[_Line],
 
 def _create_line(client: Client, line: _Line,
                  console: _Console) -> Optional[str]:
-    with _HeldInterrupts(second_stops=True):  # the id, then the interrupt
+    with HeldInterrupts(second_stops=True):  # the id, then the interrupt
         try:
             try:
                 created = client.create_response(**line.params)
@@ -5145,7 +5328,7 @@ class _Console:
         if self.live is not None:
             self.live.clear()  # the next update redraws it below
         try:
-            _write(self.err, _one_line(_redact(text)) + "\n")
+            _write(self.err, _one_line(redact(text)) + "\n")
             self.err.flush()
         except (OSError, ValueError):
             pass  # nowhere left to report to
@@ -5163,7 +5346,7 @@ class _Console:
         if self.out is None:
             raise _OutputError("stdout is closed")
         try:
-            _write(self.out, _redact(text))
+            _write(self.out, redact(text))
             self.out.flush()
         except (OSError, ValueError) as exc:
             self._silence_stdout()
@@ -5262,11 +5445,11 @@ class _Progress:
         if kind == "response.output_item.done" and isinstance(item, dict):
             notable = self._count_item(item)
         elif kind == "response.reasoning_summary_text.done":
-            text = _str_or_none(event.get("text")) or ""
+            text = _text_of(event.get("text"))
             self.latest = "thinking: " + (text.strip().splitlines() or [""])[0]
             notable = True
         elif kind == "response.output_text.delta":
-            self.written += len(_str_or_none(event.get("delta")) or "")
+            self.written += len(_text_of(event.get("delta")))
             self.latest = "writing: %d characters" % self.written
         if self.response_id is not None and (notable or self.live):
             self.show(notable)
@@ -5274,7 +5457,7 @@ class _Progress:
     def _count_output(self, raw: Optional[JSONDict]) -> None:
         """Searches and pages in a polled body that already lists items."""
         self.searches = self.pages = 0
-        for item in _dicts((raw or {}).get("output")):
+        for item in _list_of_dicts((raw or {}).get("output")):
             self._count_item(item)
 
     def _count_item(self, item: JSONDict) -> bool:
@@ -5283,13 +5466,13 @@ class _Progress:
         action = item.get("action")
         action = action if isinstance(action, dict) else {}
         kind = action.get("type")
-        url = _str_or_none(action.get("url")) or ""
+        url = _text_of(action.get("url"))
         if kind == "open_page":
             self.pages += 1
             self.latest = "opened %s" % url
         elif kind == "find_in_page":
             self.latest = "looked in %s for %r" % (
-                url, _str_or_none(action.get("pattern")) or "")
+                url, _text_of(action.get("pattern")))
         else:
             self.searches += 1
             self.latest = "searched " + _search_words(action)
@@ -5325,7 +5508,7 @@ class _Progress:
         if self.stream is None:
             return
         self.last_line = self.clock()
-        text = _one_line(_redact(text))
+        text = _one_line(redact(text))
         try:
             if self.live:
                 text = text[:self._width()]  # a wrapped line cannot be redrawn
@@ -5369,7 +5552,7 @@ def _search_words(action: JSONDict) -> str:
     queries = [q for q in action.get("queries") or [] if isinstance(q, str)] \
         if isinstance(action.get("queries"), list) else []
     if not queries:
-        return _str_or_none(action.get("query")) or ""
+        return _text_of(action.get("query"))
     more = len(queries) - 1
     return queries[0] + (" (+%d more)" % more if more else "")
 
@@ -5559,24 +5742,24 @@ def _cmd_listen(args: argparse.Namespace, console: _Console) -> int:
     event: Optional[JSONDict] = None
     # From the first signal on, deliveries get 503 - even while the main
     # thread is stuck writing to a full pipe.
-    _HeldInterrupts.on_signal = receiver.close
+    HeldInterrupts.on_signal = receiver.close
     try:  # from the first moment a delivery can be answered
         server = _WebhookServer(receiver, args.host, args.port)
         console.say("openai-bg: listening for webhooks on http://%s:%d%s"
                     % (args.host, server.port, args.path))
         while True:
-            with _HeldInterrupts():  # taken means printed, whatever happens
+            with HeldInterrupts():  # taken means printed, whatever happens
                 event = receiver.next_event()
             if event is not None:
                 line = _listen_line(event, client, console)  # interruptible
-                with _HeldInterrupts():
+                with HeldInterrupts():
                     _print_event(line, console)
                     event = None
     except KeyboardInterrupt:
         # Every event answered 200 is printed before we go: OpenAI will not
         # send it again.  Those not yet fetched are printed without, and a
         # second signal does not cut that short.
-        with _HeldInterrupts(then_raise=False):
+        with HeldInterrupts(then_raise=False):
             receiver.close()
             left = ([event] if event is not None else []) + receiver.drain()
             for event in left:
@@ -5587,7 +5770,7 @@ def _cmd_listen(args: argparse.Namespace, console: _Console) -> int:
             if client is not None and left else ""))
         return EXIT_OK
     finally:
-        _HeldInterrupts.on_signal = None
+        HeldInterrupts.on_signal = None
         if server is not None:
             server.close()
 
@@ -5609,10 +5792,7 @@ def _listen_secret(args: argparse.Namespace) -> str:
     if not secret:
         raise _UsageError("no webhook secret: set $OPENAI_WEBHOOK_SECRET or "
                           "pass --secret-file")
-    try:
-        _webhook_key(secret)
-    except ValueError as exc:
-        raise _UsageError(_in_cli_words(str(exc))) from None
+    Client(api_key="-", webhook_secret=secret)  # refuses a malformed one
     return secret
 
 
@@ -5679,9 +5859,9 @@ class _WebhookReceiver:
                                    tolerance=self.tolerance)
         except (InvalidWebhookSignatureError, InvalidWebhookPayloadError) \
                 as exc:
-            _logger.warning("refused a webhook delivery: %s", exc)
+            _log.warning("refused a webhook delivery: %s", exc)
             return 400, str(exc)
-        webhook_id = _header_value(headers, "webhook-id") or ""
+        webhook_id = headers.get("webhook-id") or ""
         with self.lock:
             if self.closed:  # stopping: let OpenAI deliver it again later
                 return 503, "stopping"
@@ -5784,7 +5964,7 @@ class _WebhookServer:
                     else:
                         self._read(peer)
                 except Exception as exc:  # a bug must not stop the others
-                    _logger.debug("listen: dropped a connection: %r", exc)
+                    _log.debug("listen: dropped a connection: %r", exc)
                     if peer is not None:
                         self._drop(peer)
             self._expire(time.monotonic())
@@ -6061,27 +6241,16 @@ _COMMANDS: Dict[str, Callable[[argparse.Namespace, _Console], int]] = {
 # -- process state the command takes over, and gives back ----------------------
 
 class _StderrHandler(logging.Handler):
-    """Log lines on stderr (as it is when each is written), one line each,
-    with server text made safe; through the CLI's console when there is
-    one, so that a live status line is cleared first."""
+    """Warnings on stderr through the console (one safe line each, a live
+    status line cleared first)."""
 
-    def __init__(self, layout: str, console: Optional[_Console] = None) -> None:
+    def __init__(self, layout: str, console: _Console) -> None:
         super().__init__()
         self.setFormatter(logging.Formatter(layout))
         self.console = console
 
     def emit(self, record: logging.LogRecord) -> None:
-        if self.console is not None:
-            self.console.say(_cli_words_for(record) or self.format(record))
-            return
-        stream = sys.stderr
-        if stream is None:
-            return
-        try:
-            _write(stream, _one_line(self.format(record)) + "\n")
-            stream.flush()
-        except (OSError, ValueError):
-            pass
+        self.console.say(_cli_words_for(record) or self.format(record))
 
 
 def _cli_words_for(record: logging.LogRecord) -> Optional[str]:
@@ -6100,97 +6269,19 @@ def _take_over_process(console: _Console) -> Callable[[], None]:
     ``timeout``, a stopped container) act like Ctrl-C, so a running job is
     cancelled instead of orphaned.  Returns what undoes both."""
     handler = None
-    level = _logger.level
+    level = _log.level
     if level == logging.NOTSET and console.err is not None:  # no OPENAI_LOG
         handler = _StderrHandler("openai-bg: %(message)s", console)
-        _logger.addHandler(handler)
-        _logger.setLevel(logging.WARNING)
-    restore_signals = _interrupt_on_signals()
+        _log.addHandler(handler)
+        _log.setLevel(logging.WARNING)
+    restore_signals = interrupt_on_signals()
 
     def restore() -> None:
         restore_signals()
         if handler is not None:
-            _logger.removeHandler(handler)
-            _logger.setLevel(level)
+            _log.removeHandler(handler)
+            _log.setLevel(level)
     return restore
-
-
-def _interrupt_on_signals() -> Callable[[], None]:
-    """Make SIGTERM and SIGHUP raise ``KeyboardInterrupt`` like Ctrl-C, and
-    let :class:`_HeldInterrupts` hold all three.  A signal the process was
-    started ignoring (``nohup``, ``&`` in a script) stays ignored."""
-    import signal
-    if threading.current_thread() is not threading.main_thread():
-        return lambda: None
-    previous = {}
-    for name in ("SIGINT", "SIGTERM", "SIGHUP"):
-        number = getattr(signal, name, None)
-        if number is not None and signal.getsignal(number) in (
-                signal.SIG_DFL, signal.default_int_handler):
-            previous[number] = signal.signal(number, _interrupt)
-
-    def restore() -> None:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
-    return restore
-
-
-def _interrupt(signum: int, frame: Optional[types.FrameType]) -> None:
-    held = _HeldInterrupts
-    if held.on_signal is not None:
-        held.on_signal()
-    if held.holding and not (held.pending and held.second_stops):
-        held.pending = True
-    else:
-        held.pending = False
-        raise KeyboardInterrupt
-
-
-class _HeldInterrupts:
-    """``with _HeldInterrupts():`` - a step that must not be cut in two
-    (taking an event off a queue and printing it; a create, whose answer
-    names the job to cancel): an interrupt during it is raised when it ends
-    (or, with ``then_raise=False``, dropped; with ``second_stops=True`` a
-    second one is raised at once).  Only the CLI's handlers honour it, and
-    only on the main thread: a library caller's Ctrl-C is never held."""
-
-    holding = False
-    pending = False
-    second_stops = False
-    # Called at once on every signal, held or not (listen: refuse new
-    # deliveries even while the main thread is stuck writing).
-    on_signal: Optional[Callable[[], None]] = None
-
-    def __init__(self, then_raise: bool = True,
-                 second_stops: bool = False) -> None:
-        self.then_raise = then_raise
-        self.second_stops = second_stops
-        self.active = threading.current_thread() is threading.main_thread()
-
-    def __enter__(self) -> None:
-        if self.active:
-            _HeldInterrupts.second_stops = self.second_stops
-            _HeldInterrupts.holding = True
-
-    def __exit__(self, *exc_info: object) -> None:
-        if not self.active:
-            return
-        _HeldInterrupts.holding = False
-        pending, _HeldInterrupts.pending = _HeldInterrupts.pending, False
-        if pending and self.then_raise:
-            raise KeyboardInterrupt
-
-
-def _setup_logging_from_env() -> None:
-    # OPENAI_LOG is the official SDK's switch; without it we stay silent.
-    level = os.environ.get("OPENAI_LOG", "").strip().lower()
-    if level in ("debug", "info"):
-        _logger.addHandler(_StderrHandler(
-            "%(asctime)s %(name)s %(levelname)s %(message)s"))
-        _logger.setLevel(logging.DEBUG if level == "debug" else logging.INFO)
-
-
-_setup_logging_from_env()
 
 
 if __name__ == "__main__":

@@ -5827,8 +5827,48 @@ def test_eight_processes_create_at_once_into_one_new_journal(api, tmp_path):
 
 
 ###############################################################################
-# Import discipline
+# Import discipline and layers
 ###############################################################################
+
+def _module_layers():
+    """openai_bg.py's top-level names, each with the layer that defines it
+    (the command line from its banner on), and every name each layer reads."""
+    import ast
+    with open(os.path.join(HERE, "openai_bg.py"), encoding="utf-8") as file:
+        source = file.read()
+    lines = source.splitlines()
+    cli_line = lines.index("# Command-line interface") + 1
+    tree = ast.parse(source)
+    defined = {}
+    for node in tree.body:
+        targets = [node] if isinstance(node, (ast.FunctionDef, ast.ClassDef)) else \
+            [t for t in getattr(node, "targets", [getattr(node, "target", None)])
+             if isinstance(t, ast.Name)]
+        for target in targets:
+            name = getattr(target, "name", None) or target.id
+            defined.setdefault(name, "cli" if node.lineno > cli_line else "library")
+    used = {"library": [], "cli": []}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and node.id in defined:
+            used["cli" if node.lineno > cli_line else "library"].append(
+                (node.id, node.lineno))
+    return defined, used
+
+
+def test_layers_look_only_down():
+    defined, used = _module_layers()
+    assert sum(layer == "cli" for layer in defined.values()) > 50  # the banner was found
+    # The library never names anything of the command line ...
+    up = [(name, line) for name, line in used["library"] if defined[name] == "cli"]
+    assert up == []
+    # ... and the command line uses only the library's public names.
+    private = [(name, line) for name, line in used["cli"]
+               if defined[name] == "library" and name.startswith("_")
+               and not name.startswith("__")]
+    assert private == []
+    assert {"main"} <= {n for n, layer in defined.items() if layer == "cli"}
+    assert set(openai_bg.__all__) <= {n for n, layer in defined.items() if layer == "library"}
+
 
 def test_import_uses_only_the_standard_library():
     code = r"""
