@@ -1994,6 +1994,7 @@ def test_wait_timeout_with_cancel(api, client, clock):
     with pytest.raises(openai_bg.WaitTimeoutError) as info:
         client.wait_response("r1", timeout=5, cancel_on_timeout=True)
     assert info.value.cancelled is True
+    assert isinstance(info.value, openai_bg.JobInterrupted)
     assert info.value.response.status == "cancelled"
     assert api.paths("POST") == ["/v1/responses/r1/cancel"]
 
@@ -5853,6 +5854,34 @@ def _module_layers():
             used["cli" if node.lineno > cli_line else "library"].append(
                 (node.id, node.lineno))
     return defined, used
+
+
+def test_setting_errors_carry_data_the_cli_words_itself(api, monkeypatch):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    cases = [({}, "api_key", "OPENAI_API_KEY", "is not set"),
+             ({"api_key": KEY, "base_url": "http://me:pw@h/v1"}, "base_url",
+              "OPENAI_BASE_URL", "password"),
+             ({"api_key": KEY, "webhook_secret": "whsec_!!"}, "secret",
+              "OPENAI_WEBHOOK_SECRET", "not base64"),
+             ({"api_key": "sk-\u201cquoted"}, "api_key", "OPENAI_API_KEY", "position 3")]
+    for kwargs, setting, variable, problem in cases:
+        with pytest.raises(openai_bg.SettingError) as info:
+            Client(**kwargs)
+        error = info.value
+        assert isinstance(error, OpenAIError) and isinstance(error, ValueError)
+        assert (error.setting, error.variable) == (setting, variable)
+        assert problem in error.problem and str(error).startswith(
+            "%s (or $%s) %s" % (setting, variable, error.problem))
+    done = cli(api, "poll", "r1", "--base-url", "http://me:pw@h/v1")
+    assert done.returncode == 2
+    assert done.stderr.startswith("openai-bg: error: --base-url (or $OPENAI_BASE_URL) must not")
+    assert "default_headers" not in done.stderr and "pw" not in done.stderr
+    done = cli(api, "poll", "r1", env={"OPENAI_API_KEY": ""})
+    assert done.stderr == "openai-bg: error: $OPENAI_API_KEY is not set\n"
+    done = cli(api, "listen", env={"OPENAI_WEBHOOK_SECRET": "whsec_!!"})
+    assert done.returncode == 2
+    assert done.stderr == ("openai-bg: error: the webhook secret ($OPENAI_WEBHOOK_SECRET or "
+                           "--secret-file) is not valid: the part after 'whsec_' is not base64\n")
 
 
 def test_layers_look_only_down():
