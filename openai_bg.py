@@ -3276,11 +3276,34 @@ def _create_payload(model: str, input: Input, params: JSONDict) -> JSONDict:
     if not isinstance(input, (str, list)) or (input == "" or input == []):
         raise TypeError("input must be a non-empty str or list of input "
                         "items, got %r" % (input,))
+    for name, value in params.items():
+        _check_body_param(name, value)
     payload: JSONDict = {"model": model, "input": input}
     payload.update(params)
     payload.setdefault("background", True)
     payload.setdefault("store", True)
     return payload
+
+
+# Keywords of the wait: in a create's body they are a mistake (and so is a
+# near-miss of one, or of "stream"), refused before anything is sent.
+_WAIT_KEYWORDS = ("timeout", "poll_interval", "on_update", "on_event",
+                  "cancel_on_timeout", "cancel_on_interrupt")
+
+
+def _check_body_param(name: str, value: object) -> None:
+    import difflib
+    if name in _WAIT_KEYWORDS:
+        raise TypeError("%s= is a keyword of the wait (create_and_wait, "
+                        "wait_response), not a body parameter" % name)
+    near = difflib.get_close_matches(name, _WAIT_KEYWORDS + ("stream",), 1,
+                                     0.8)
+    if near and name != "stream":
+        raise TypeError("unexpected keyword %s=: did you mean %s=?"
+                        % (name, near[0]))
+    if callable(value):
+        raise TypeError("%s= is a function; body parameters are JSON (did "
+                        "you mean on_update= or on_event=?)" % name)
 
 
 def _json_body(payload: JSONDict) -> bytes:

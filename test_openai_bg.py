@@ -1076,6 +1076,33 @@ def test_create_rejects_bad_arguments_before_sending(api, client, kwargs, error)
     assert api.requests == []
 
 
+@pytest.mark.parametrize("kwargs,words", [
+    (dict(cancel_on_timout=True), "did you mean cancel_on_timeout=?"),
+    (dict(on_updte=print), "did you mean on_update=?"),
+    (dict(poll_intervall=5), "did you mean poll_interval=?"),
+    (dict(steam=True), "did you mean stream=?"),
+    (dict(callback=print), "callback= is a function"),
+    (dict(timeout=60), "timeout= is a keyword of the wait"),
+    (dict(on_event=print), "on_event= is a keyword of the wait")])
+def test_wait_keywords_and_near_misses_never_reach_the_body(api, client, kwargs, words):
+    calls = [lambda: client.create_response(model="m", input="q", **kwargs),
+             lambda: client.create_response_stream(model="m", input="q", **kwargs)]
+    if "timeout" not in kwargs and "on_event" not in kwargs:  # not create_and_wait's own
+        calls.append(lambda: client.create_and_wait(model="m", input="q", **kwargs))
+    for call in calls:
+        with pytest.raises(TypeError) as info:
+            call()
+        assert words in str(info.value)
+    assert api.requests == []
+
+
+def test_body_parameters_like_the_wait_keywords_still_pass(api, client):
+    api.on("POST", "/v1/responses", reply(200, body("queued", rid="r1")))
+    client.create_response(model="m", input="q", stream_options=None, store=True,
+                           text={"format": {"type": "text"}}, max_tool_calls=3)
+    assert api.requests[0].json()["max_tool_calls"] == 3
+
+
 def test_org_project_default_headers_and_query(api):
     c = Client(api_key=KEY, base_url=api.url + "/v1/", organization="org_1",
                project="proj_1", default_headers={"X-Gateway": "gw"},
@@ -1994,7 +2021,6 @@ def test_wait_timeout_with_cancel(api, client, clock):
     with pytest.raises(openai_bg.WaitTimeoutError) as info:
         client.wait_response("r1", timeout=5, cancel_on_timeout=True)
     assert info.value.cancelled is True
-    assert isinstance(info.value, openai_bg.JobInterrupted)
     assert info.value.response.status == "cancelled"
     assert api.paths("POST") == ["/v1/responses/r1/cancel"]
 
@@ -4381,6 +4407,7 @@ def test_interrupt_in_the_first_on_update_cancels_the_job(api, client, clock):
     assert api.paths("POST") == ["/v1/responses", "/v1/responses/r1/cancel"]
     assert info.value.response_id == "r1"
     assert info.value.cancelled is True
+    assert isinstance(info.value, openai_bg.JobInterrupted)
 
 
 # -- the command line as a Unix citizen ---------------------------------------
