@@ -6076,3 +6076,89 @@ wDmi4eVKzp8av781V6jsPfJqoBFYlQ/h5unYWj0z+MXlorfXfN7P6RjmLvlbYMSC
 dueZjies/U9vAax/y6+HzJdChQ==
 -----END PRIVATE KEY-----
 """
+
+
+###############################################################################
+# The README's examples, run as pasted
+###############################################################################
+
+def readme_blocks(language):
+    with open(os.path.join(HERE, "README.md"), encoding="utf-8") as file:
+        text = file.read()
+    return re.findall(r"^```%s\n(.*?)^```" % language, text, re.S | re.M)
+
+
+class WholeAPI:
+    """Every job the examples start: created queued, completed on the
+    first poll with a cited answer; a create with ``stream`` gets the whole
+    job's events."""
+
+    def __init__(self, api):
+        self.created = 0
+        api.fallback = self.answer
+
+    def answer(self, rec):
+        if rec.method == "POST" and rec.path == "/v1/responses":
+            self.created += 1
+            rid = "resp_%d" % self.created
+            if rec.json().get("stream"):
+                return reply(200, SSE([sse_event(e) for e in job_events(rid)[0]]))
+            return reply(200, body("queued", rid=rid))
+        rid = rec.path.split("?")[0].split("/")[3]
+        if rec.path.endswith("/cancel"):
+            return reply(200, body("cancelled", rid=rid))
+        return reply(200, body("completed", rid=rid, output=[message(
+            "The answer.", annotations={0: [{"type": "url_citation", "url": "https://example.org/a",
+                                         "title": "A source", "start_index": 0,
+                                             "end_index": 3}]})]))
+
+
+def test_readme_python_examples_run_as_pasted(api, tmp_path):
+    WholeAPI(api)
+    blocks = readme_blocks("python")
+    assert len(blocks) >= 8
+    # A stand-in for the one third-party package an example names.
+    (tmp_path / "azure").mkdir()
+    (tmp_path / "azure" / "__init__.py").write_text("")
+    (tmp_path / "azure" / "identity.py").write_text(
+        "def DefaultAzureCredential():\n    return None\n"
+        "def get_bearer_token_provider(credential, scope):\n    return lambda: 'entra-token'\n")
+    environment = {k: v for k, v in os.environ.items()
+                   if not k.upper().startswith("OPENAI_") and not k.upper().endswith("_PROXY")}
+    environment.update(OPENAI_API_KEY=KEY, OPENAI_BASE_URL=api.url + "/v1",
+                       AZURE_OPENAI_API_KEY="azure-key", PYTHONPATH=os.pathsep.join([HERE, str(tmp_path)]),
+                       OPENAI_BG_JOURNAL=str(tmp_path / "jobs.sqlite3"))
+    outputs = []
+    for number, code in enumerate(blocks, 1):
+        done = subprocess.run([sys.executable, "-c", code], cwd=str(tmp_path), env=environment,
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, "README python block %d:\n%s\n%s" % (number, code, done.stderr)
+        assert KEY not in done.stdout + done.stderr
+        outputs.append(done.stdout)
+    # The first example names the job before anything else, then the answer and its source.
+    assert outputs[0].splitlines()[0] == "resp_1 queued"
+    assert outputs[0].endswith("The answer.\nA source <https://example.org/a>\n")
+    assert api.paths("POST").count("/v1/responses") >= 6
+
+
+def test_readme_command_lines_run_as_pasted(api, tmp_path, monkeypatch):
+    """Every ``openai-bg`` line of the README's shell blocks, in order; a
+    pipeline is cut at its first ``|``.  ``listen`` serves until stopped:
+    its line is checked by its parser (``--help``)."""
+    import shlex
+    WholeAPI(api)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "questions.txt").write_text("First question?\nSecond question?\n")
+    env = {"OPENAI_BG_JOURNAL": str(tmp_path / "jobs.sqlite3"), "OPENAI_WEBHOOK_SECRET": "whsec_"}
+    lines = [line for block in readme_blocks("sh")
+             for line in block.replace("\\\n", " ").splitlines()
+             if line.startswith("openai-bg ")]
+    assert len(lines) >= 10
+    for line in lines:
+        argv = shlex.split(line.split("|")[0], comments=True)[1:]
+        if argv[0] == "listen":
+            argv.append("--help")
+        done = cli(api, *argv, env=env)
+        assert done.returncode == 0, (line, done.stderr)
+    assert sorted(os.listdir("answers")) == ["1-first-question.json", "1-first-question.md",
+                                             "2-second-question.json", "2-second-question.md"]
