@@ -6108,9 +6108,9 @@ class WholeAPI:
         if rec.path.endswith("/cancel"):
             return reply(200, body("cancelled", rid=rid))
         return reply(200, body("completed", rid=rid, output=[message(
-            "The answer.", annotations={0: [{"type": "url_citation", "url": "https://example.org/a",
-                                         "title": "A source", "start_index": 0,
-                                             "end_index": 3}]})]))
+            "The answer.", annotations={0: [{
+                "type": "url_citation", "url": "https://example.org/a", "title": "A source",
+                "start_index": 0, "end_index": 3}]})]))
 
 
 def test_readme_python_examples_run_as_pasted(api, tmp_path):
@@ -6126,7 +6126,8 @@ def test_readme_python_examples_run_as_pasted(api, tmp_path):
     environment = {k: v for k, v in os.environ.items()
                    if not k.upper().startswith("OPENAI_") and not k.upper().endswith("_PROXY")}
     environment.update(OPENAI_API_KEY=KEY, OPENAI_BASE_URL=api.url + "/v1",
-                       AZURE_OPENAI_API_KEY="azure-key", PYTHONPATH=os.pathsep.join([HERE, str(tmp_path)]),
+                       AZURE_OPENAI_API_KEY="azure-key",
+                       PYTHONPATH=os.pathsep.join([HERE, str(tmp_path)]),
                        OPENAI_BG_JOURNAL=str(tmp_path / "jobs.sqlite3"))
     outputs = []
     for number, code in enumerate(blocks, 1):
