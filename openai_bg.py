@@ -1264,13 +1264,10 @@ def _client() -> Client:
 
 
 def poll_response(response_id: str) -> LlmResponse:
-    """:meth:`Client.poll_response` on a client built from the environment
-    on first use."""
     return _client().poll_response(response_id)
 
 
 def cancel_response(response_id: str) -> LlmResponse:
-    """:meth:`Client.cancel_response` on the default client."""
     return _client().cancel_response(response_id)
 
 
@@ -1279,7 +1276,6 @@ def as_completed(response_ids: Sequence[str], *,
                  poll_interval: Optional[float] = None,
                  on_update: OnUpdate = None,
                  max_workers: int = 8) -> Iterator[Outcome]:
-    """:meth:`Client.as_completed` on the default client."""
     return _client().as_completed(response_ids, timeout=timeout,
                                   poll_interval=poll_interval,
                                   on_update=on_update, max_workers=max_workers)
@@ -1290,7 +1286,6 @@ def wait_many(response_ids: Sequence[str], *, timeout: Optional[float] = None,
               on_update: OnUpdate = None, cancel_on_timeout: bool = False,
               cancel_on_interrupt: bool = False,
               max_workers: int = 8) -> Dict[str, Outcome]:
-    """:meth:`Client.wait_many` on the default client."""
     return _client().wait_many(
         response_ids, timeout=timeout, return_when=return_when,
         poll_interval=poll_interval, on_update=on_update,
@@ -1299,25 +1294,21 @@ def wait_many(response_ids: Sequence[str], *, timeout: Optional[float] = None,
 
 
 def delete_response(response_id: str) -> None:
-    """:meth:`Client.delete_response` on the default client."""
     _client().delete_response(response_id)
 
 
 def create_response(*, model: str, input: Input, **params: object) -> LlmResponse:
-    """:meth:`Client.create_response` on the default client."""
     return _client().create_response(model=model, input=input, **params)
 
 
 def stream_response(response_id: str, *,
                     starting_after: Optional[int] = None) -> ResponseStream:
-    """:meth:`Client.stream_response` on the default client."""
     return _client().stream_response(response_id,
                                      starting_after=starting_after)
 
 
 def create_response_stream(*, model: str, input: Input,
                            **params: object) -> ResponseStream:
-    """:meth:`Client.create_response_stream` on the default client."""
     return _client().create_response_stream(model=model, input=input,
                                             **params)
 
@@ -1327,7 +1318,6 @@ def wait_response(response_id: str, *, timeout: Optional[float] = None,
                   on_update: OnUpdate = None, cancel_on_timeout: bool = False,
                   stream: bool = False, on_event: OnEvent = None
                   ) -> LlmResponse:
-    """:meth:`Client.wait_response` on the default client."""
     return _client().wait_response(
         response_id, timeout=timeout, poll_interval=poll_interval,
         on_update=on_update, cancel_on_timeout=cancel_on_timeout,
@@ -1340,12 +1330,21 @@ def create_and_wait(*, model: str, input: Input, timeout: Optional[float] = None
                     cancel_on_timeout: bool = False,
                     cancel_on_interrupt: bool = True, stream: bool = False,
                     on_event: OnEvent = None, **params: object) -> LlmResponse:
-    """:meth:`Client.create_and_wait` on the default client."""
     return _client().create_and_wait(
         model=model, input=input, timeout=timeout, poll_interval=poll_interval,
         on_update=on_update, cancel_on_timeout=cancel_on_timeout,
         cancel_on_interrupt=cancel_on_interrupt, stream=stream,
         on_event=on_event, **params)
+
+
+# help(openai_bg.wait_response) says all that help(Client.wait_response) says.
+for _name in ("poll_response", "cancel_response", "create_response",
+              "wait_response", "create_and_wait", "stream_response",
+              "create_response_stream", "delete_response", "as_completed",
+              "wait_many"):
+    globals()[_name].__doc__ = "%s\n\n    On a client built from the " \
+        "environment on first use." % getattr(Client, _name).__doc__
+del _name
 
 
 ###############################################################################

@@ -5911,6 +5911,18 @@ def test_setting_errors_carry_data_the_cli_words_itself(api, monkeypatch):
                            "--secret-file) is not valid: the part after 'whsec_' is not base64\n")
 
 
+def test_module_functions_say_what_their_client_methods_say():
+    names = [n for n in openai_bg.__all__ if callable(getattr(Client, n, None))
+             and not isinstance(getattr(openai_bg, n), type)]
+    assert {"poll_response", "wait_response", "create_and_wait", "wait_many"} <= set(names)
+    for name in names:
+        method_doc = getattr(Client, name).__doc__
+        if name.endswith("webhook"):  # the method points to the function
+            assert getattr(openai_bg, name).__doc__ in method_doc or ":func:" in method_doc
+        else:
+            assert getattr(openai_bg, name).__doc__.startswith(method_doc), name
+
+
 def test_layers_look_only_down():
     defined, used = _module_layers()
     assert sum(layer == "cli" for layer in defined.values()) > 50  # the banner was found
