@@ -847,8 +847,8 @@ class Client:
             if not answer.is_event_stream:
                 stream = ResponseStream.from_body(_created_response(answer))
             else:
-                stream = ResponseStream(answer, None, self.max_response_bytes)
-                stream._read_until_id()
+                stream = ResponseStream(answer, None, self.max_response_bytes,
+                                        created=True)
         except BaseException as exc:
             self._journal_create_failed(key, exc)
             raise
@@ -886,11 +886,7 @@ class Client:
         check_response_id(response_id)
         wait = _Wait(self, response_id, timeout, poll_interval, on_update,
                      on_event, cancel_on_timeout)
-        if stream:
-            result = _follow_stream(wait, None)
-            if result is not None:
-                return result
-        return _poll_until_done(wait)
+        return wait.follow(None) if stream else wait.poll_until_done()
 
     def create_and_wait(self, *, model: str, input: Input,
                         timeout: Optional[float] = None,
@@ -917,24 +913,16 @@ class Client:
             # Under the CLI, Ctrl-C waits for the create's answer, so the job
             # it names can be cancelled (a second one stops at once).
             with HeldInterrupts(second_stops=True):
-                if stream:
-                    opened = self.create_response_stream(
-                        model=model, input=input, **params)
-                    if opened._answer is None and opened.response is not None:
-                        created, opened = opened.response, None  # no stream
-                else:
-                    created = self.create_response(model=model, input=input,
-                                                   **params)
-                response_id = (opened.response_id if opened
-                               else created.response_id) or ""
+                created, opened = self._create_to_wait_for(
+                    stream, dict(params, model=model, input=input))
+                response_id = (created.response_id if created else
+                               opened.response_id if opened else None) or ""
             wait = _Wait(self, response_id, timeout, poll_interval, on_update,
                          on_event, cancel_on_timeout)
-            if opened is None:
+            if created is not None:
                 wait.seen(created)
-                if created.done:
-                    return created
-                return _poll_until_done(wait)
-            return _follow_stream(wait, opened) or _poll_until_done(wait)
+                return created if created.done else wait.poll_until_done()
+            return wait.follow(opened)
         except KeyboardInterrupt as interrupt:
             if opened is not None:
                 opened.close()
@@ -946,6 +934,16 @@ class Client:
         except OpenAIError as exc:
             exc.response_id = response_id or exc.response_id
             raise
+
+    def _create_to_wait_for(self, stream: bool, params: JSONDict) -> Tuple[
+            Optional[LlmResponse], Optional[ResponseStream]]:
+        """The create: its response, or its live event stream."""
+        if not stream:
+            return self.create_response(**params), None
+        opened = self.create_response_stream(**params)
+        if not opened.live and opened.response is not None:
+            return opened.response, None  # a gateway that does not stream
+        return None, opened
 
     def as_completed(self, response_ids: Sequence[str], *,
                      timeout: Optional[float] = None,
@@ -1378,7 +1376,7 @@ class ResponseStream:
     """
 
     def __init__(self, answer: Optional[_Answer], response_id: Optional[str],
-                 limit: int) -> None:
+                 limit: int, created: bool = False) -> None:
         self.response_id = response_id
         self.last_sequence_number: Optional[int] = None
         self._response: Optional[LlmResponse] = None
@@ -1389,6 +1387,8 @@ class ResponseStream:
         self._parser = _SSEParser(limit)
         self._ready: Deque[JSONDict] = collections.deque()
         self._finished = answer is None
+        if created:
+            self._read_until_id()
 
     @classmethod
     def from_body(cls, response: LlmResponse) -> ResponseStream:
@@ -1396,6 +1396,17 @@ class ResponseStream:
         stream = cls(None, response.response_id, 1)
         stream._response = response
         return stream
+
+    @property
+    def live(self) -> bool:
+        """True while the connection is open (False for a JSON answer)."""
+        return self._answer is not None
+
+    def limit_silence(self, seconds: float) -> None:
+        """Let the next wait for bytes last at most ``seconds`` (a deadline
+        of the caller's), instead of the client's whole ``timeout``."""
+        if self._answer is not None:
+            self._answer.limit_silence(seconds)
 
     @property
     def response(self) -> Optional[LlmResponse]:
@@ -1599,6 +1610,7 @@ class _Wait:
         self.reached_server = False
         self.sequence: Optional[int] = None
         self.warned_queued = False
+        self.sleep = client._sleep
 
     def elapsed(self) -> float:
         return self.client._clock() - self.start
@@ -1684,7 +1696,7 @@ class _Wait:
         left = self.remaining()
         return delay if left is None else max(0.0, min(delay, left))
 
-    def time_out(self) -> LlmResponse:
+    def time_out(self) -> NoReturn:
         """Raise :class:`WaitTimeoutError` (cancelling first if asked)."""
         elapsed = self.elapsed()
         polled = self.last
@@ -1701,113 +1713,110 @@ class _Wait:
             response_id=self.response_id, response=self.last, elapsed=elapsed,
             cancelled=cancelled, polled_response=polled)
 
+    def poll_until_done(self) -> LlmResponse:
+        """Poll on the adaptive (or fixed) schedule until the job is final."""
+        while True:
+            hint = self.poll()
+            if self.last is not None and self.last.done:
+                return self.last
+            if self.expired():
+                self.time_out()
+            delay = self.next_delay(hint)
+            _logger.debug("response %s is %s after %.1f s (%d polls); next "
+                          "poll in %.1f s", self.response_id,
+                          self.last.status if self.last else "unknown",
+                          self.elapsed(), self.polls, delay)
+            self.sleep(delay)
 
-def _poll_until_done(wait: _Wait) -> LlmResponse:
-    """Poll on the adaptive (or fixed) schedule until the job is final."""
-    while True:
-        hint = wait.poll()
-        if wait.last is not None and wait.last.done:
-            return wait.last
-        if wait.expired():
-            return wait.time_out()
-        delay = wait.next_delay(hint)
-        _logger.debug("response %s is %s after %.1f s (%d polls); next poll "
-                      "in %.1f s", wait.response_id,
-                      wait.last.status if wait.last else "unknown",
-                      wait.elapsed(), wait.polls, delay)
-        wait.client._sleep(delay)
-
-
-def _follow_stream(wait: _Wait, stream: Optional[ResponseStream]
-                   ) -> Optional[LlmResponse]:
-    """Follow the job's events to its end, resuming after drops; the final
-    response, or None when streaming is refused (the caller polls)."""
-    failures = 0
-    while True:
-        if stream is None:
-            stream = _reopen_stream(wait, failures)
+    def follow(self, stream: Optional[ResponseStream]) -> LlmResponse:
+        """Follow the job's events to its end, resuming after drops; poll
+        instead when the server will not stream."""
+        failures = 0
+        while True:
             if stream is None:
-                return None
-        with stream:
-            final, events, how = _drain(wait, stream)
-        stream = None
-        if final is not None:
-            return final
-        if how == "expired" or wait.expired():
-            return wait.time_out()
-        failures = 0 if events else failures + 1
-        if how == "ended":
-            wait.poll()  # ended without a terminal event: where is the job?
-            if wait.last is not None and wait.last.done:
-                return wait.last
+                stream = self.reopen(failures)
+                if stream is None:
+                    return self.poll_until_done()
+            with stream:
+                final, events, ended = self.drain(stream)
+            stream = None
+            if final is not None:
+                return final
+            if self.expired():
+                self.time_out()
+            failures = 0 if events else failures + 1
+            if ended:
+                self.poll()  # ended without a terminal event: where is it?
+                if self.last is not None and self.last.done:
+                    return self.last
 
+    def reopen(self, failures: int) -> Optional[ResponseStream]:
+        """Resume the stream after the last event delivered; None when the
+        server will not stream."""
+        while True:
+            if failures:
+                self.sleep(self.next_delay(_backoff(failures - 1)))
+            if self.expired():
+                self.time_out()
+            try:
+                stream = self.client._stream(self.response_id, self.sequence,
+                                             self.remaining())
+            except APIStatusError as exc:
+                if exc.status_code not in _STREAM_REFUSED_STATUSES:
+                    self.failed(exc, "streaming")
+                    failures += 1
+                    continue
+                why = str(exc)
+            except APIResponseDecodeError as exc:  # a 2xx page, not events
+                why = "no event stream: %s" % exc
+            except APIError as exc:
+                self.failed(exc, "streaming")
+                failures += 1
+                continue
+            else:
+                if stream.live:
+                    return stream
+                why = "answered without events"
+            _logger.info("streaming %s refused (%s); polling instead",
+                         self.response_id, why)
+            return None
 
-def _reopen_stream(wait: _Wait, failures: int) -> Optional[ResponseStream]:
-    """Resume the stream after the last event delivered; None when the
-    server will not stream (then the wait polls)."""
-    while True:
-        if failures:
-            wait.client._sleep(wait.next_delay(_backoff(failures - 1)))
-        if wait.expired():
-            wait.time_out()
+    def drain(self, stream: ResponseStream
+              ) -> Tuple[Optional[LlmResponse], int, bool]:
+        """Deliver a stream's events within what is left of the wait: (the
+        final response or None, how many events arrived, whether the stream
+        ended cleanly).  A broken stream is not an error here: it is
+        resumed."""
+        events = 0
         try:
-            stream = wait.client._stream(wait.response_id, wait.sequence,
-                                         wait.remaining())
-        except APIStatusError as exc:
-            if exc.status_code in _STREAM_REFUSED_STATUSES:
-                _logger.info("streaming %s refused (%s); polling instead",
-                             wait.response_id, exc)
-                return None
-            wait.failed(exc, "streaming")
-        except APIResponseDecodeError as exc:  # a 2xx page, not events
-            _logger.info("streaming %s answered with no event stream (%s); "
-                         "polling instead", wait.response_id, exc)
-            return None
-        except APIError as exc:
-            wait.failed(exc, "streaming")
-        else:
-            if stream._answer is not None:
-                return stream
-            _logger.info("streaming %s answered without events; polling "
-                         "instead", wait.response_id)
-            return None
-        failures += 1
+            while not self.expired():
+                left = self.remaining()
+                if left is not None:
+                    stream.limit_silence(left)
+                event = next(stream, None)
+                if event is None:
+                    break
+                events += 1
+                self.reached_server = True
+                self.deliver(event)
+            else:
+                return None, events, False
+        except APIConnectionError as exc:
+            if not self.expired():
+                self.warn_broken(exc)
+            return None, events, False
+        final = stream.response
+        if final is not None:
+            self.seen(final)
+        return final, events, True
 
-
-def _drain(wait: _Wait, stream: ResponseStream
-           ) -> Tuple[Optional[LlmResponse], int, str]:
-    """Deliver a stream's events within what is left of the wait; (the
-    final response or None, how many events arrived, how it stopped:
-    "ended", "broke" or "expired").  A broken stream is not an error here:
-    the caller resumes it."""
-    events = 0
-    try:
-        while not wait.expired():
-            left = wait.remaining()
-            if left is not None and stream._answer is not None:
-                stream._answer.limit_silence(left)
-            event = next(stream, None)
-            if event is None:
-                break
-            events += 1
-            wait.reached_server = True
-            wait.deliver(event)
-        else:
-            return None, events, "expired"
-    except APIConnectionError as exc:
-        if wait.expired():
-            return None, events, "expired"
+    def warn_broken(self, exc: APIConnectionError) -> None:
         if isinstance(exc, APITimeoutError) and exc.silence is not None:
             _logger.warning("%s: no events for %.3g s; reconnecting",
-                            wait.response_id, exc.silence)
+                            self.response_id, exc.silence)
         else:
             _logger.warning("the stream of %s broke (%s); resuming",
-                            wait.response_id, exc)
-        return None, events, "broke"
-    final = stream.response
-    if final is not None:
-        wait.seen(final)
-    return final, events, "ended"
+                            self.response_id, exc)
 
 
 def _check_wait_arguments(timeout: Optional[float],

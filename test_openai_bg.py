@@ -5821,14 +5821,15 @@ def test_kill_9_at_random_moments_loses_no_named_job(api, tmp_path):
     for _ in range(10):
         proc = subprocess.Popen([sys.executable, "-c", script], cwd=HERE, env=env,
                                 stdout=subprocess.PIPE, text=True)
-        time.sleep(0.15 + rng.random() * 0.25)
+        first = proc.stdout.readline()  # it is running: now any moment will do
+        time.sleep(rng.random() * 0.25)
         proc.kill()
         out, _ = proc.communicate(timeout=30)
-        named.update(line for line in out.split("\n")[:-1])  # whole lines only
+        named.update(line for line in (first + out).split("\n")[:-1])  # whole lines only
         db = sqlite3.connect(path)
         assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         db.close()
-    assert len(named) > 20
+    assert len(named) >= 10
     listed = cli(api, "jobs", "--all", "--json", env={"OPENAI_BG_JOURNAL": path})
     ids = {json.loads(line)["id"] for line in listed.stdout.splitlines()}
     assert named <= ids
