@@ -1327,6 +1327,69 @@ def test_connection_refused(api, closed_port):
 # Retries
 ###############################################################################
 
+def _decide(sent=True, status=None, headers=None, create=False, stream=False,
+            retryable=True, taken=0, max_retries=2):
+    """_retry_decision on a described failure, the delay's jitter removed:
+    ("raise" or the delay's upper bound, maybe_created)."""
+    from types import SimpleNamespace
+    answer = None if status is None else SimpleNamespace(status=status, headers=headers or {})
+    outcome = SimpleNamespace(answer=answer, sent=sent, retryable=retryable)
+    request = SimpleNamespace(create=create, stream=stream)
+    delay, maybe_created = openai_bg._retry_decision(outcome, request, taken, max_retries)
+    if delay is None:
+        return "raise", maybe_created
+    ceiling = min(0.5 * 2 ** taken, 8.0)  # the backoff: 0.5 s doubling, jittered down 25 %
+    if 0.75 * ceiling <= delay <= ceiling:
+        return "backoff", maybe_created
+    return round(delay, 3), maybe_created
+
+
+RETRY_TABLE = [
+    # what happened                                      -> (wait, maybe created)
+    (dict(sent=False), ("backoff", False)),                  # refused, reset before sending
+    (dict(sent=True), ("backoff", False)),                   # a poll whose answer broke
+    (dict(sent=True, retryable=False), ("raise", False)),    # an untrusted certificate
+    (dict(sent=False, create=True), ("backoff", False)),     # a create never sent: retried
+    (dict(sent=True, create=True), ("raise", True)),         # a create sent, no answer
+    (dict(status=500), ("backoff", False)),
+    (dict(status=503, create=True), ("raise", True)),        # may be running: never twice
+    (dict(status=408, create=True), ("raise", True)),
+    (dict(status=429, create=True), ("backoff", False)),     # refused: safe to send again
+    (dict(status=400, create=True), ("raise", False)),
+    (dict(status=409), ("backoff", False)),
+    (dict(status=404), ("raise", False)),
+    (dict(status=401), ("raise", False)),
+    (dict(status=404, stream=True), ("raise", False)),       # no streaming: the wait polls
+    (dict(status=500, stream=True), ("backoff", False)),
+    (dict(status=400, headers={"x-should-retry": "true"}), ("backoff", False)),
+    (dict(status=500, headers={"x-should-retry": "false"}), ("raise", False)),
+    (dict(status=500, create=True, headers={"x-should-retry": "true"}), ("backoff", False)),
+    (dict(status=429, headers={"retry-after": "3"}), (3.0, False)),
+    (dict(status=429, headers={"retry-after-ms": "1500", "retry-after": "9"}), (1.5, False)),
+    (dict(status=429, headers={"retry-after": "nan"}), ("backoff", False)),
+    (dict(status=429, headers={"retry-after": "-1"}), ("backoff", False)),
+    (dict(status=429, headers={"retry-after": "61"}), ("raise", False)),  # "not now"
+    (dict(status=500, taken=1), ("backoff", False)),         # the second retry waits longer
+    (dict(status=429, taken=1, headers={"retry-after": "0.2"}), (0.2, False)),
+    (dict(status=500, taken=2), ("raise", False)),           # max_retries used up
+    (dict(status=500, create=True, taken=2), ("raise", True)),
+    (dict(sent=False, taken=2, max_retries=2), ("raise", False)),
+    (dict(status=500, taken=1, max_retries=0), ("raise", False)),
+]
+
+
+@pytest.mark.parametrize("happened,decision", RETRY_TABLE)
+def test_retry_decision_table(happened, decision):
+    assert _decide(**happened) == decision
+
+
+def test_backoff_doubles_to_a_ceiling_with_at_most_a_quarter_of_jitter():
+    for taken, ceiling in [(0, 0.5), (1, 1.0), (2, 2.0), (3, 4.0), (4, 8.0), (9, 8.0)]:
+        delays = [openai_bg._backoff(taken) for _ in range(200)]
+        assert ceiling * 0.75 <= min(delays) and max(delays) <= ceiling
+        assert max(delays) - min(delays) > ceiling * 0.1  # jittered: many clients spread out
+
+
 def test_poll_retries_5xx_with_backoff(api, client):
     api.on("GET", "/v1/responses/r1", reply(500, b"oops"), reply(502, b"oops"),
            reply(200, body(rid="r1")))
