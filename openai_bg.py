@@ -4329,8 +4329,9 @@ def _cli_parser(argv: Sequence[str] = ()) -> Tuple[
             name, parents=[common] if name in named else [], help=summary,
             description=summary, formatter_class=formatter,
             epilog="example:\n  " + example)
-        for add in options if name in named else ():
-            add(sub)
+        for group in options if name in named else ():
+            for row in _CLI_ARGUMENTS[group]:
+                _add_argument(sub, row)
         commands[name] = sub
     return parser, commands
 
@@ -4341,28 +4342,37 @@ def _common_options() -> argparse.ArgumentParser:
     import argparse
     common = argparse.ArgumentParser(add_help=False)
     group = common.add_argument_group("connection and output")
-    group.add_argument("--base-url", default=argparse.SUPPRESS,
-                       help="API base URL (default: $OPENAI_BASE_URL or %s)"
-                       % DEFAULT_BASE_URL)
-    group.add_argument("--request-timeout", default=argparse.SUPPRESS,
-                       type=_seconds_option(0.001, _LONGEST_REQUEST), metavar="S",
-                       help="seconds one HTTP request may take (default %g)"
-                       % DEFAULT_TIMEOUT)
-    group.add_argument("--max-retries", type=_count_option,
-                       default=argparse.SUPPRESS, metavar="N",
-                       help="retries per request (default %d)"
-                       % DEFAULT_MAX_RETRIES)
-    group.add_argument("--ca-bundle", default=argparse.SUPPRESS,
-                       metavar="FILE",
-                       help="PEM file of CA certificates to trust")
-    group.add_argument("--json", action="store_true",
-                       default=argparse.SUPPRESS,
-                       help="print to_dict() and the raw response as JSON")
-    group.add_argument("--no-journal", action="store_true",
-                       default=argparse.SUPPRESS,
-                       help="do not record jobs in the local journal "
-                            "(also: OPENAI_BG_JOURNAL=off)")
+    for row in _CLI_ARGUMENTS["common"]:
+        _add_argument(group, row, argparse.SUPPRESS)
     return common
+
+
+def _add_argument(parser: Any, row: Tuple[str, str, str],
+                  default: object = None) -> None:
+    """Add one row of :data:`_CLI_ARGUMENTS`."""
+    name, takes, help_text = row
+    words = takes.split()
+    options: Dict[str, Any] = {"help": help_text or None}
+    if not words:
+        options.update(action="store_true", default=default or False)
+        parser.add_argument(name, **options)
+        return
+    options.update(metavar=words[0], default=default)
+    numbers = [float(w) for w in words[1:] if w[0].isdigit() or w == "inf"]
+    options["type"] = _response_id_option if words[0] == "ID" else \
+        _count_option if words[0] == "N" else \
+        _seconds_option(*numbers) if numbers else None
+    for word in words[1:]:
+        if word in ("?", "+", "*") and not name.startswith("-"):
+            options["nargs"] = word
+        elif word == "*":
+            options.update(action="append", default=[])
+        elif word == "!":
+            options["required"] = True
+        elif word.startswith("="):
+            options["default"] = options["type"](word[1:]) \
+                if options["type"] else word[1:]
+    parser.add_argument(name, **options)
 
 
 def _seconds_option(minimum: float, maximum: float) -> Callable[[str], float]:
@@ -4390,10 +4400,6 @@ def _count_option(text: str) -> int:
     return int(text)
 
 
-def _id_argument(sub: argparse.ArgumentParser) -> None:
-    sub.add_argument("response_id", metavar="ID", type=_response_id_option)
-
-
 def _response_id_option(text: str) -> str:
     import argparse
     text = text.strip()  # a copied id often brings a newline along
@@ -4403,161 +4409,118 @@ def _response_id_option(text: str) -> str:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _wait_options(sub: argparse.ArgumentParser) -> None:
-    sub.add_argument("--timeout", type=_seconds_option(0.001, float("inf")),
-                     metavar="S",
-                     help="give up waiting after S seconds (exit 5)")
-    sub.add_argument("--interval",
-                     type=_seconds_option(MIN_POLL_INTERVAL, 3600.0),
-                     metavar="S", help="poll every S seconds (default: "
-                     "adaptive, 1 s growing to 30 s; at least %g)"
-                     % MIN_POLL_INTERVAL)
-    sub.add_argument("--cancel-on-timeout", action="store_true",
-                     help="cancel the job when --timeout passes")
+# Every argument, a row each: (name, what it takes, help).  What it takes:
+# "" a switch; else a metavar (ID: a response id, N: a whole number, two
+# numbers after it: seconds in that range), then "?", "+", "*" (how many;
+# "*" on an option: repeatable), "!" (required), "=X" (the default).
+_CLI_ARGUMENTS: Dict[str, Tuple[Tuple[str, str, str], ...]] = {
+    "common": (
+        ("--base-url", "URL", "API base URL (default: $OPENAI_BASE_URL or "
+         "%s)" % DEFAULT_BASE_URL),
+        ("--request-timeout", "S 0.001 %g" % _LONGEST_REQUEST, "seconds one "
+         "HTTP request may take (default %g)" % DEFAULT_TIMEOUT),
+        ("--max-retries", "N", "retries per request (default %d)"
+         % DEFAULT_MAX_RETRIES),
+        ("--ca-bundle", "FILE", "PEM file of CA certificates to trust"),
+        ("--json", "", "print to_dict() and the raw response as JSON"),
+        ("--no-journal", "", "do not record jobs in the local journal "
+         "(also: OPENAI_BG_JOURNAL=off)")),
+    "id": (("response_id", "ID", ""),),
+    "ids": (("response_ids", "ID +", ""),),
+    "prompt": (("input", "INPUT", "the prompt, or - to read it from stdin "
+                "(UTF-8)"),),
+    "create": (
+        ("--model", "MODEL !", "e.g. o3-deep-research, o4-mini-deep-research"),
+        ("--instructions", "TEXT", "system instructions"),
+        ("--tool", "TYPE *", "add a built-in tool by type, e.g. "
+         "web_search_preview (repeatable)"),
+        ("--param", "KEY=JSON *", "any other body parameter, e.g. "
+         "reasoning='{\"summary\":\"auto\"}' or max_tool_calls=20 (a value "
+         "that is not JSON is sent as a string; repeatable)")),
+    "waiting": (
+        ("--timeout", "S 0.001 inf", "give up waiting after S seconds (exit "
+         "5)"),
+        ("--interval", "S %g 3600" % MIN_POLL_INTERVAL, "poll every S seconds "
+         "(default: adaptive, 1 s growing to 30 s; at least %g)"
+         % MIN_POLL_INTERVAL),
+        ("--cancel-on-timeout", "", "cancel the job when --timeout passes")),
+    "wait": (
+        ("response_ids", "ID +", ""),
+        ("--stream", "", "follow the job's event stream (works within "
+         "minutes of the create); falls back to polling"),
+        ("--any", "", "with several ids: return when the first ends"),
+        ("--fail-fast", "", "with several ids: stop at the first that ends "
+         "other than completed")),
+    "run": (
+        ("input", "INPUT ?", "the prompt, or - to read it from stdin (UTF-8); "
+         "or --each FILE"),
+        ("--each", "FILE", "one job per non-empty line of FILE (- for stdin; "
+         "a line that is a JSON object gives that job's parameters with its "
+         "input); a re-run resumes"),
+        ("--parallel", "N =4", "with --each: at most N jobs running at once "
+         "(default 4)"),
+        ("--out", "DIR =.", "with --each: where each answer is written, as "
+         "LINE-SLUG.md and .json (default: .)"),
+        ("--no-cancel", "", "on Ctrl-C, leave the job running"),
+        ("--no-stream", "", "poll only, instead of streaming the job's "
+         "events"),
+        ("--no-summaries", "", "do not ask for reasoning summaries (by "
+         "default run sends reasoning={\"summary\": \"auto\"} unless "
+         "--param reasoning=... is given)")),
+    "watch": (
+        ("response_ids", "ID *", ""),
+        ("--interval", "S %g 3600" % MIN_POLL_INTERVAL, "poll every S seconds "
+         "(default: adaptive)")),
+    "cancel": (
+        ("response_id", "ID ?", ""),
+        ("--all-running", "", "cancel every unfinished job in the journal"),
+        ("--yes", "", "do not ask first (needed off a terminal)")),
+    "listen": (
+        ("--host", "HOST =127.0.0.1", "address to listen on (default "
+         "127.0.0.1)"),
+        ("--port", "N =8000", "port (default 8000; 0 picks a free one)"),
+        ("--path", "PATH =/", "the path OpenAI posts to (default /)"),
+        ("--secret-file", "FILE", "read the webhook secret from FILE "
+         "(default: $OPENAI_WEBHOOK_SECRET)"),
+        ("--fetch", "", "also fetch each response.* event's response")),
+    "jobs": (
+        ("--all", "", "every job the journal holds"),
+        ("--limit", "N", "at most N jobs, newest first"),
+        ("--refresh", "", "poll every unfinished job first"),
+        ("--prune", "DAYS 0 1e6", "remove finished jobs created more than "
+         "DAYS days ago")),
+}
 
-
-def _prompt_argument(sub: argparse.ArgumentParser) -> None:
-    sub.add_argument("input", metavar="INPUT",
-                     help="the prompt, or - to read it from stdin (UTF-8)")
-
-
-def _run_prompt_argument(sub: argparse.ArgumentParser) -> None:
-    sub.add_argument("input", metavar="INPUT", nargs="?",
-                     help="the prompt, or - to read it from stdin (UTF-8); "
-                          "or --each FILE")
-    sub.add_argument("--each", metavar="FILE",
-                     help="one job per non-empty line of FILE (- for stdin; "
-                          "a line that is a JSON object gives that job's "
-                          "parameters with its input); a re-run resumes")
-    sub.add_argument("--parallel", type=_count_option, default=4,
-                     metavar="N", help="with --each: at most N jobs running "
-                                       "at once (default 4)")
-    sub.add_argument("--out", default=".", metavar="DIR",
-                     help="with --each: where each answer is written, as "
-                          "LINE-SLUG.md and .json (default: .)")
-
-
-def _create_options(sub: argparse.ArgumentParser) -> None:
-    sub.add_argument("--model", required=True,
-                     help="e.g. o3-deep-research, o4-mini-deep-research")
-    sub.add_argument("--instructions", help="system instructions")
-    sub.add_argument("--tool", action="append", default=[], metavar="TYPE",
-                     help="add a built-in tool by type, e.g. "
-                          "web_search_preview (repeatable)")
-    sub.add_argument("--param", action="append", default=[],
-                     metavar="KEY=JSON",
-                     help="any other body parameter, e.g. "
-                          "reasoning='{\"summary\":\"auto\"}' or "
-                          "max_tool_calls=20 (a value that is not JSON "
-                          "is sent as a string; repeatable)")
-
-
-def _run_options(sub: argparse.ArgumentParser) -> None:
-    sub.add_argument("--no-cancel", action="store_true",
-                     help="on Ctrl-C, leave the job running")
-    sub.add_argument("--no-stream", action="store_true",
-                     help="poll only, instead of streaming the job's events")
-    sub.add_argument("--no-summaries", action="store_true",
-                     help="do not ask for reasoning summaries (by default "
-                          "run sends reasoning={\"summary\": \"auto\"} "
-                          "unless --param reasoning=... is given)")
-
-
-def _stream_option(sub: argparse.ArgumentParser) -> None:
-    sub.add_argument("--stream", action="store_true",
-                     help="follow the job's event stream (works within "
-                          "minutes of the create); falls back to polling")
-
-
-def _listen_options(sub: argparse.ArgumentParser) -> None:
-    sub.add_argument("--host", default="127.0.0.1",
-                     help="address to listen on (default 127.0.0.1)")
-    sub.add_argument("--port", type=_count_option, default=8000,
-                     help="port (default 8000; 0 picks a free one)")
-    sub.add_argument("--path", default="/",
-                     help="the path OpenAI posts to (default /)")
-    sub.add_argument("--secret-file", metavar="FILE",
-                     help="read the webhook secret from FILE (default: "
-                          "$OPENAI_WEBHOOK_SECRET)")
-    sub.add_argument("--fetch", action="store_true",
-                     help="also fetch each response.* event's response")
-
-
-def _cancel_options(sub: argparse.ArgumentParser) -> None:
-    sub.add_argument("response_id", metavar="ID", nargs="?",
-                     type=_response_id_option)
-    sub.add_argument("--all-running", action="store_true",
-                     help="cancel every unfinished job in the journal")
-    sub.add_argument("--yes", action="store_true",
-                     help="do not ask first (needed off a terminal)")
-
-
-def _wait_ids(sub: argparse.ArgumentParser) -> None:
-    sub.add_argument("response_ids", metavar="ID", nargs="+",
-                     type=_response_id_option)
-    sub.add_argument("--any", action="store_true",
-                     help="with several ids: return when the first ends")
-    sub.add_argument("--fail-fast", action="store_true",
-                     help="with several ids: stop at the first that ends "
-                          "other than completed")
-
-
-def _watch_options(sub: argparse.ArgumentParser) -> None:
-    sub.add_argument("response_ids", metavar="ID", nargs="*",
-                     type=_response_id_option)
-    sub.add_argument("--interval",
-                     type=_seconds_option(MIN_POLL_INTERVAL, 3600.0),
-                     metavar="S", help="poll every S seconds (default: "
-                     "adaptive)")
-
-
-def _ids_argument(sub: argparse.ArgumentParser) -> None:
-    sub.add_argument("response_ids", metavar="ID", nargs="+",
-                     type=_response_id_option)
-
-
-def _jobs_options(sub: argparse.ArgumentParser) -> None:
-    sub.add_argument("--all", action="store_true",
-                     help="every job the journal holds")
-    sub.add_argument("--limit", type=_count_option, metavar="N",
-                     help="at most N jobs, newest first")
-    sub.add_argument("--refresh", action="store_true",
-                     help="poll every unfinished job first")
-    sub.add_argument("--prune", type=_seconds_option(0.0, 1e6),
-                     metavar="DAYS",
-                     help="remove finished jobs created more than DAYS days "
-                          "ago")
 
 _CLI_COMMANDS = (
     ("create", "start a background response and print its id",
      "openai-bg create --model o3-deep-research --tool web_search_preview "
-     "'Survey of ...'", (_prompt_argument, _create_options)),
+     "'Survey of ...'", ("prompt", "create")),
     ("poll", "print a response's current state once",
-     "openai-bg poll resp_123 --json", (_id_argument,)),
+     "openai-bg poll resp_123 --json", ("id",)),
     ("wait", "wait for responses to finish and print them",
      "openai-bg wait resp_123 --timeout 1800 --cancel-on-timeout",
-     (_wait_ids, _wait_options, _stream_option)),
+     ("wait", "waiting")),
     ("watch", "watch jobs until they end (default: every unfinished job in "
-              "the journal)", "openai-bg watch", (_watch_options,)),
+              "the journal)", "openai-bg watch", ("watch",)),
     ("cancel", "cancel a background response (or every running one)",
-     "openai-bg cancel resp_123", (_cancel_options,)),
+     "openai-bg cancel resp_123", ("cancel",)),
     ("run", "create a response, follow it live and print it (Ctrl-C "
             "cancels the job)",
      "openai-bg run --model o4-mini-deep-research --tool web_search_preview "
-     "'Question'", (_run_prompt_argument, _create_options, _wait_options,
-                    _run_options)),
+     "'Question'", ("run", "create", "waiting")),
     ("listen", "receive OpenAI webhooks and print each verified event as "
                "one JSON line",
      "openai-bg listen --port 8000 --fetch | while read -r ev; do ...; done",
-     (_listen_options,)),
+     ("listen",)),
     ("jobs", "list the jobs in the local journal (unfinished, and ended in "
-             "the last 24 h)", "openai-bg jobs --refresh", (_jobs_options,)),
+             "the last 24 h)", "openai-bg jobs --refresh", ("jobs",)),
     ("result", "print a job's answer, from the journal when it holds it",
-     "openai-bg result resp_123 > answer.md", (_id_argument,)),
+     "openai-bg result resp_123 > answer.md", ("id",)),
     ("forget", "remove jobs from the journal", "openai-bg forget resp_123",
-     (_ids_argument,)),
+     ("ids",)),
     ("delete", "delete a stored response (and mark it deleted in the "
-               "journal)", "openai-bg delete resp_123", (_id_argument,)),
+               "journal)", "openai-bg delete resp_123", ("id",)),
 )
 
 
