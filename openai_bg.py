@@ -533,14 +533,14 @@ class UsageMetadata(_FlatJSON):
 
 @dataclass
 class CitationSource:
-    """One ``url_citation``.  ``start_index``/``end_index`` index into
-    :attr:`LlmResponse.text`: ``r.text[s.start_index:s.end_index]`` is the
-    cited span."""
+    """One ``url_citation``."""
 
     uri: Optional[str] = None
     title: Optional[str] = None
     start_index: Optional[int] = None
     end_index: Optional[int] = None
+    """Indices into :attr:`LlmResponse.text`: ``r.text[s.start_index:
+    s.end_index]`` is the cited span."""
     license: Optional[str] = None
     publication_date: Optional[str] = None
 
@@ -699,7 +699,7 @@ class Client:
                  webhook_secret: Optional[str] = None,
                  journal: Union[None, bool, str, Journal] = None) -> None:
         self._key_source = api_key if callable(api_key) else None
-        key = "" if self._key_source else _api_key_from(api_key)  # type: ignore
+        key = "" if callable(api_key) else _api_key_from(api_key)
         self.base_url = _base_url_from(base_url)
         self.organization = _setting(organization, "organization",
                                      "OPENAI_ORG_ID")
@@ -2249,6 +2249,7 @@ class JournalError(OpenAIError):
 class JournalEntry:
     """One job in the journal.  Times are Unix epoch seconds (UTC)."""
 
+    key: int  # the row's number, for the journal's own use
     response_id: Optional[str]
     status: str
     model: Optional[str]
@@ -2256,11 +2257,10 @@ class JournalEntry:
     created_at: float
     last_seen_at: Optional[float]
     usage: Optional[JSONDict]
-    key: int = 0
-    host: Optional[str] = None
-    organization: Optional[str] = None
-    project: Optional[str] = None
-    changed_at: Optional[float] = None
+    host: Optional[str]
+    organization: Optional[str]
+    project: Optional[str]
+    changed_at: Optional[float]
     #: The create's body (for a re-run); only from :meth:`Journal.get`.
     request: Optional[JSONDict] = None
     #: The final response's body as the API sent it; only from
@@ -2367,8 +2367,7 @@ class Journal:
         if not rows:
             return None
         entry = _journal_entry(rows[0][:-2])
-        entry.request = _loads_or_none(rows[0][-2] or "null")  # type: ignore
-        entry.final = _loads_or_none(rows[0][-1] or "null")  # type: ignore
+        entry.request, entry.final = map(_json_dict, rows[0][-2:])
         return entry
 
     # -- changing ------------------------------------------------------------
@@ -2628,9 +2627,15 @@ def _journal_error(path: str, exc: BaseException) -> JournalError:
 def _journal_entry(row: Sequence[Any]) -> JournalEntry:
     (key, response_id, status, model, title, created_at, last_seen_at, usage,
      host, organization, project, changed_at) = row
-    return JournalEntry(response_id, status, model, title, created_at,
-                        last_seen_at, _loads_or_none(usage or "null"),  # type: ignore
-                        key, host, organization, project, changed_at)
+    return JournalEntry(key, response_id, status, model, title, created_at,
+                        last_seen_at, _json_dict(usage), host, organization,
+                        project, changed_at)
+
+
+def _json_dict(text: Optional[str]) -> Optional[JSONDict]:
+    """A JSON object stored as text, or None (no text, or not an object)."""
+    value = _loads_or_none(text or "null")
+    return value if isinstance(value, dict) else None
 
 
 def _usage_summary(response: LlmResponse) -> JSONDict:
