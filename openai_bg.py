@@ -10,10 +10,10 @@ repository, cron job or locked-down host::
 
     import openai_bg
 
-    job = openai_bg.create_response(model="o4-mini-deep-research",
-                                    input="Summarise this week's fusion news",
-                                    tools=[{"type": "web_search_preview"}])
-    result = openai_bg.wait_response(job.response_id, timeout=3600)
+    result = openai_bg.create_and_wait(
+        model="o4-mini-deep-research", tools=[{"type": "web_search_preview"}],
+        input="Summarise this week's fusion news", timeout=3600,
+        on_update=lambda r: print(r.response_id, r.status))  # the id first
     print(result.text)
     for source in result.citations:
         print(source.title, source.uri)
@@ -35,8 +35,9 @@ The file reads top to bottom: constants, errors, data types, the
 many), webhooks, the journal; then the internals (conversion, redaction, the
 retry policy, the transport) and last the command line.  Each rule lives in
 one named place: the retry policy in :func:`_retry_decision`, "pending or
-final" in :data:`PENDING_STATUSES`, redaction in :func:`_redact`, every
-socket in :class:`_Transport`.
+final" in :data:`PENDING_STATUSES`, redaction in :func:`redact`, every
+socket in :class:`_Transport`.  The command line uses only the public names
+above it (it could be cut out into its own file).
 
 License: MIT.
 """
@@ -99,9 +100,9 @@ if TYPE_CHECKING:  # pragma: no cover
     import types
     import socket
     import ssl
-    from typing import (Any, Callable, Deque, Dict, Iterator, List, Mapping,
-                        NoReturn, Optional, Sequence, Set, TextIO, Tuple,
-                        Type, Union)
+    from typing import (Any, Callable, Deque, Dict, Iterable, Iterator, List,
+                        Mapping, NoReturn, Optional, Sequence, Set, TextIO,
+                        Tuple, Type, Union)
 
     Part = Union["TextPart", "ThinkingPart", "FunctionCallPart",
                  "ServerToolCallPart", "ServerToolResponsePart"]
@@ -591,9 +592,10 @@ class LlmResponse:
         return meta if isinstance(meta, dict) else {}
 
     @property
-    def response_id(self) -> Optional[str]:
-        """The response's id (``resp_...``)."""
-        return self._openai_metadata().get("response_id")
+    def response_id(self) -> str:
+        """The response's id (``resp_...``); ``""`` for a body that named
+        none (only a malformed one: a create's result always has an id)."""
+        return self._openai_metadata().get("response_id") or ""
 
     @property
     def status(self) -> Optional[str]:
@@ -945,7 +947,7 @@ class Client:
             return opened.response, None  # a gateway that does not stream
         return None, opened
 
-    def as_completed(self, response_ids: Sequence[str], *,
+    def as_completed(self, response_ids: Iterable[str], *,
                      timeout: Optional[float] = None,
                      poll_interval: Optional[float] = None,
                      on_update: OnUpdate = None,
@@ -969,7 +971,7 @@ class Client:
         return _Batch(self, _unique_ids(response_ids), timeout, poll_interval,
                       on_update, max_workers).run()
 
-    def wait_many(self, response_ids: Sequence[str], *,
+    def wait_many(self, response_ids: Iterable[str], *,
                   timeout: Optional[float] = None, return_when: str = "all",
                   poll_interval: Optional[float] = None,
                   on_update: OnUpdate = None,
@@ -1269,7 +1271,7 @@ def cancel_response(response_id: str) -> LlmResponse:
     return _client().cancel_response(response_id)
 
 
-def as_completed(response_ids: Sequence[str], *,
+def as_completed(response_ids: Iterable[str], *,
                  timeout: Optional[float] = None,
                  poll_interval: Optional[float] = None,
                  on_update: OnUpdate = None,
@@ -1279,7 +1281,7 @@ def as_completed(response_ids: Sequence[str], *,
                                   on_update=on_update, max_workers=max_workers)
 
 
-def wait_many(response_ids: Sequence[str], *, timeout: Optional[float] = None,
+def wait_many(response_ids: Iterable[str], *, timeout: Optional[float] = None,
               return_when: str = "all", poll_interval: Optional[float] = None,
               on_update: OnUpdate = None, cancel_on_timeout: bool = False,
               cancel_on_interrupt: bool = False,
@@ -2028,7 +2030,7 @@ class _Batch:
         self.outcomes.put(outcome)
 
 
-def _unique_ids(response_ids: Sequence[str]) -> List[str]:
+def _unique_ids(response_ids: Iterable[str]) -> List[str]:
     if isinstance(response_ids, str):
         raise TypeError("response_ids must be a list of ids, not one str")
     ids = list(dict.fromkeys(response_ids))  # waited for once, in order

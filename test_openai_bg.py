@@ -1096,6 +1096,14 @@ def test_wait_keywords_and_near_misses_never_reach_the_body(api, client, kwargs,
     assert api.requests == []
 
 
+def test_ids_are_str_and_many_jobs_take_any_iterable_of_ids(api, client):
+    assert LlmResponse().response_id == ""  # no body: still a str
+    api.fallback = lambda rec: reply(200, body("completed", rid=rec.path.rsplit("/", 1)[1]))
+    jobs = {"r1": "first question", "r2": "second"}  # ids -> what they are for
+    ended = {o.response_id for o in client.as_completed(jobs)}
+    assert ended == set(jobs) and set(client.wait_many(iter(jobs))) == set(jobs)
+
+
 def test_body_parameters_like_the_wait_keywords_still_pass(api, client):
     api.on("POST", "/v1/responses", reply(200, body("queued", rid="r1")))
     client.create_response(model="m", input="q", stream_options=None, store=True,
