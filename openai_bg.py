@@ -53,6 +53,7 @@ import re
 import sys
 import threading
 import time
+import weakref
 from dataclasses import dataclass, field, fields
 from enum import Enum
 
@@ -1496,7 +1497,7 @@ def _event_from_data(data: str) -> Optional[JSONDict]:
     if isinstance(event, dict):
         return event
     _logger.warning("skipped a stream event whose data is not a JSON object: "
-                    "%s", _snippet(data.encode("utf-8")))
+                    "%s", _snippet(data))
     return None
 
 
@@ -3343,8 +3344,11 @@ _STATUS_ERRORS: Dict[int, Type[APIStatusError]] = {
 }
 
 
-def _snippet(data: bytes, size: int = 200) -> str:
-    text = redact(data[:size * 4].decode("utf-8", "replace"))
+def _snippet(data: Union[bytes, str], size: int = 200) -> str:
+    """The start of a body, for a message (messages are redacted)."""
+    text = data[:size * 4]
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", "replace")
     text = " ".join(text.split())
     return text[:size] + ("..." if len(text) > size else "")
 
@@ -3397,11 +3401,11 @@ def _request_id(headers: Union[Mapping[str, str], http.client.HTTPMessage]
     return headers.get("x-request-id") or headers.get("apim-request-id")
 
 
-def _decode_error_body(data: bytes) -> Tuple[object, JSONDict]:
+def _decode_error_body(data: str) -> Tuple[object, JSONDict]:
     """(body for the exception, the error object or {}) of an error answer:
     the ``{"error": {...}}`` envelope, a bare ``{"message": ...}`` object as
     some gateways and mock servers send, or text."""
-    decoded = _loads_or_none(data.decode("utf-8", "replace"))
+    decoded = _loads_or_none(data)
     if decoded is None:
         return (_snippet(data) if data else None), {}
     if isinstance(decoded, dict):
@@ -3415,9 +3419,9 @@ def _decode_error_body(data: bytes) -> Tuple[object, JSONDict]:
 
 
 def _status_error(answer: _Answer, request: _Request) -> APIStatusError:
-    # Some gateways echo the key in their 401 message: never keep it.
-    body, error = _decode_error_body(redact(answer.body.decode(
-        "utf-8", "replace")).encode("utf-8"))
+    # Some gateways echo the key in their 401 message: the exception redacts
+    # its message and body; the headers are redacted here.
+    body, error = _decode_error_body(answer.body.decode("utf-8", "replace"))
     headers = {k.lower(): redact(v) for k, v in answer.headers.items()}
     message = _str_or_none(error.get("message"))
     if message is None and isinstance(body, str):
@@ -3635,7 +3639,7 @@ class _Request:
         self.method = method
         self.path = path + ("?" + query if query else "")
         self.base_url = client.base_url
-        self.url = redact(client.base_url + self.path)
+        self.url = client.base_url + self.path  # redacted where it is shown
         self.body: Optional[bytes] = None
         headers = client._current_headers()
         if payload is not None or method == "POST":
@@ -3839,6 +3843,20 @@ class _LiveBody:
             conn.close()
 
 
+# Every live transport, so that a forked child drops its parent's idle
+# connections before its first request.
+_TRANSPORTS: "weakref.WeakSet[_Transport]" = weakref.WeakSet()
+
+
+def _forget_parents_connections() -> None:
+    for transport in list(_TRANSPORTS):
+        transport.forget_parent()
+
+
+if hasattr(os, "register_at_fork"):  # POSIX; elsewhere there is no fork
+    os.register_at_fork(after_in_child=_forget_parents_connections)
+
+
 class _Transport:
     """Every socket of one client: a pool of idle connections per route
     (most recently used first), TLS sessions to resume, and the exchange."""
@@ -3851,7 +3869,7 @@ class _Transport:
         self._idle: Dict[Tuple[object, ...], List[_Connection]] = {}
         self._sessions: Dict[Tuple[object, ...], Any] = {}
         self._routes: Dict[str, _Route] = {}
-        self._pid = os.getpid()
+        _TRANSPORTS.add(self)
         # Connections opened, and TLS sessions resumed: for tests and the
         # benchmark.
         self.opened = self.resumed = 0
@@ -3939,17 +3957,12 @@ class _Transport:
             return
         conn.idle_since = time.monotonic()
         with self._lock:
-            if self._pid != os.getpid():
-                conn.close()
-                return
             idle = self._idle.setdefault(conn.route.key, [])
             idle.append(conn)
             if len(idle) > _POOL_MAX_IDLE:
                 idle.pop(0).close()
 
     def _checkout(self, route: _Route) -> Optional[_Connection]:
-        if self._pid != os.getpid():
-            self._forget_parent()
         now = time.monotonic()
         with self._lock:
             idle = self._idle.get(route.key)
@@ -3961,11 +3974,10 @@ class _Transport:
                 conn.close()
         return None
 
-    def _forget_parent(self) -> None:
+    def forget_parent(self) -> None:
         """After ``os.fork()`` the child must not talk on its parent's
         connections (closing its copies does not touch the parent's)."""
-        self._lock = threading.Lock()
-        self._pid = os.getpid()
+        self._lock = threading.Lock()  # another thread may have held it
         idle, self._idle = self._idle, {}
         for conns in idle.values():
             for conn in conns:
