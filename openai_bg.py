@@ -1463,8 +1463,8 @@ class ResponseStream:
             self._finished = True
 
     def _take(self, event: JSONDict) -> None:
-        sequence = event.get("sequence_number")
-        if isinstance(sequence, int) and not isinstance(sequence, bool):
+        sequence = _count_or_none(event.get("sequence_number"))
+        if sequence is not None:
             self.last_sequence_number = sequence
         carried = event.get("response")
         if isinstance(carried, dict):
@@ -1648,8 +1648,8 @@ class _Wait:
 
     def deliver(self, event: JSONDict) -> None:
         """Pass an event on once, in order: repeats are dropped."""
-        sequence = event.get("sequence_number")
-        if isinstance(sequence, int) and not isinstance(sequence, bool):
+        sequence = _count_or_none(event.get("sequence_number"))
+        if sequence is not None:
             if self.sequence is not None and sequence <= self.sequence:
                 return
             self.sequence = sequence

@@ -5109,7 +5109,10 @@ def test_as_completed_keeps_threads_and_connections_bounded():
     assert sorted(o.response_id for o in outcomes) == sorted(ids)
     assert 1 <= most[0] <= 4
     assert api.connections <= 4 + 2
-    time.sleep(0.1)
+    deadline = time.monotonic() + 10  # the workers end once the last outcome is taken
+    while [t for t in threading.enumerate() if t.name == "openai-bg batch"] and \
+            time.monotonic() < deadline:
+        time.sleep(0.01)
     assert not [t for t in threading.enumerate() if t.name == "openai-bg batch"]
 
 
