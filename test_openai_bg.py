@@ -5955,6 +5955,10 @@ def _module_layers():
         if isinstance(node, ast.Name) and node.id in defined:
             used["cli" if node.lineno > cli_line else "library"].append(
                 (node.id, node.lineno))
+        elif isinstance(node, ast.Attribute) and node.lineno > cli_line and \
+                node.attr.startswith("_") and not node.attr.startswith("__") and \
+                not (isinstance(node.value, ast.Name) and node.value.id == "self"):
+            used["cli"].append(("." + node.attr, node.lineno))  # another object's private
     return defined, used
 
 
@@ -6006,9 +6010,9 @@ def test_layers_look_only_down():
     assert up == []
     # ... and the command line uses only the library's public names.
     private = [(name, line) for name, line in used["cli"]
-               if defined[name] == "library" and name.startswith("_")
-               and not name.startswith("__")]
-    assert private == []
+               if name.startswith(".") or (defined[name] == "library" and name.startswith("_")
+                                           and not name.startswith("__"))]
+    assert private == []  # names, and private members of another object
     assert {"main"} <= {n for n, layer in defined.items() if layer == "cli"}
     assert set(openai_bg.__all__) <= {n for n, layer in defined.items() if layer == "library"}
 
