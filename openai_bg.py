@@ -782,9 +782,11 @@ class Client:
         ``background=True`` and ``store=True`` are sent unless you pass them;
         every other keyword goes into the JSON body as given (``tools``,
         ``instructions``, ``reasoning`` ...), so new API parameters work
-        without a new release.  The result is normally ``queued``; its
-        ``response_id`` is what you poll.  To stream, use
-        :meth:`create_response_stream`.
+        without a new release - but a keyword of the wait (``timeout``,
+        ``on_update`` ...), a near-miss of one (``cancel_on_timout``) or a
+        function is refused with ``TypeError`` before anything is sent.  The
+        result is normally ``queued``; its ``response_id`` is what you poll.
+        To stream, use :meth:`create_response_stream`.
 
         This call is retried only where the server cannot have accepted the
         request (nothing was sent, HTTP 429, or ``x-should-retry: true``).
