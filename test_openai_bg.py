@@ -2916,6 +2916,7 @@ def sdk_events(data):
     return found
 
 
+@pytest.mark.xdist_group("sdk")  # one worker imports the SDK, not every one
 def test_stream_events_match_the_sdk_parse(api, client):
     events, _ = job_events()
     data = "".join(sse_event(e, eol=eol) for e, eol in zip(events, ["\n", "\r\n", "\r"] * 20))
@@ -3611,6 +3612,7 @@ def test_verify_webhook_cases(frozen_clock, name, payload, headers, secret, expe
     assert our_verdict(payload.decode("utf-8"), message, secret) == expected
 
 
+@pytest.mark.xdist_group("sdk")
 @pytest.mark.skipif(sys.version_info < (3, 10), reason="the official SDK needs Python 3.10+")
 @pytest.mark.parametrize("name,payload,headers,secret,expected",
                          webhook_cases(), ids=[c[0] for c in webhook_cases()])
