@@ -908,9 +908,10 @@ class Client:
         With ``cancel_on_interrupt`` (the default) a ``KeyboardInterrupt``
         after the create - in ``on_update`` too - cancels the job, then
         :class:`JobInterrupted` (a ``KeyboardInterrupt``) is raised, naming
-        the job and whether it was cancelled.  Any :class:`OpenAIError` raised during the wait
-        carries the job's id in ``response_id``: a paid-for job is never
-        lost."""
+        the job and whether it was cancelled.  Any :class:`OpenAIError`
+        raised during the wait carries the job's id in ``response_id``: a
+        paid-for job is never lost.  Keywords that are not the wait's go
+        into the create's body (see :meth:`create_response`)."""
         _check_wait_arguments(timeout, poll_interval, on_update, on_event)
         opened: Optional[ResponseStream] = None
         response_id = ""
@@ -4176,7 +4177,8 @@ OPENAI_LOG.
 
 # Settings as a CLI user gives them (SettingError.setting -> words).
 _CLI_SETTINGS = {
-    "api_key": "$OPENAI_API_KEY", "base_url": "--base-url (or $OPENAI_BASE_URL)",
+    "api_key": "$OPENAI_API_KEY",
+    "base_url": "--base-url (or $OPENAI_BASE_URL)",
     "organization": "$OPENAI_ORG_ID", "project": "$OPENAI_PROJECT_ID",
     "secret": "the webhook secret ($OPENAI_WEBHOOK_SECRET or --secret-file)",
 }
